@@ -1,0 +1,26 @@
+"""Locate the data directories (templates/, targets/).
+
+In a source checkout or an editable install they sit at the repository root; a
+regular install ships them inside the package as ``bnncc/_data/``.
+"""
+
+from importlib import resources
+from pathlib import Path
+
+
+def data_dir(name: str) -> Path:
+    repo_root = Path(__file__).resolve().parent.parent
+    if (repo_root / name).is_dir() and (repo_root / "pyproject.toml").is_file():
+        return repo_root / name
+    shipped = Path(str(resources.files("bnncc") / "_data" / name))
+    if shipped.is_dir():
+        return shipped
+    raise FileNotFoundError(f"bnncc data directory '{name}' not found (broken install?)")
+
+
+def templates_dir() -> Path:
+    return data_dir("templates")
+
+
+def targets_dir() -> Path:
+    return data_dir("targets")
