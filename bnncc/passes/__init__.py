@@ -1,0 +1,21 @@
+"""Passes, in the one place that orders them.
+
+ONNX-level passes take and return an ``onnx.ModelProto``; IR passes take and return a
+``Graph`` and never mutate their input.  ``ir.verify`` runs after every IR pass.
+"""
+
+from . import (binarize_input, fuse_sign_threshold, lower_float_tail, onnx_eliminate_dead,
+               onnx_fold_constants, pack_bits, xnor_popcount)
+
+ONNX_PIPELINE = (
+    ("fold_constants", onnx_fold_constants.run),
+    ("eliminate_dead", onnx_eliminate_dead.run),
+)
+
+IR_PIPELINE = (
+    ("binarize_input", binarize_input.run),
+    ("fuse_sign_threshold", fuse_sign_threshold.run),
+    ("lower_float_tail", lower_float_tail.run),
+    ("xnor_popcount", xnor_popcount.run),
+    ("pack_bits", pack_bits.run),
+)
