@@ -1,0 +1,165 @@
+"""Python entry points: ``compile_model`` and ``verify`` (the CLI is a thin layer on top)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from .backends.c.emit import render
+from .compiler import Compiled, lower
+from .errors import BnnccError
+from .reference import graph_input_name, run_reference
+from .targets import Target, load_target
+
+MARKER = ".bnncc"
+
+
+def _target(t) -> Target:
+    return t if isinstance(t, Target) else load_target(str(t))
+
+
+def write_tree(files: dict[str, str], out_dir: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write files into out_dir atomically: a temporary sibling folder, then a rename.
+    An existing folder is replaced only if bnncc wrote it (or with ``force``)."""
+    out = Path(out_dir)
+    if out.exists():
+        if not out.is_dir():
+            raise BnnccError("output path exists and is not a folder", where=str(out))
+        if any(out.iterdir()) and not (out / MARKER).is_file() and not force:
+            raise BnnccError("output folder exists and was not written by bnncc; use --force to replace it", where=str(out))
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        for rel, text in sorted(files.items()):
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text, encoding="utf-8", newline="\n")
+        (tmp / MARKER).write_text("written by bnncc; safe to replace\n", encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.rename(out, old / "x")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def compile_model(model, target="host", out_dir=None, *, force: bool = False, prefix: str = "model"):
+    """Compile ``model`` (path or ModelProto) for ``target``; write the library into
+    ``out_dir`` if given.  Returns (Compiled, {file: text})."""
+    t = _target(target)
+    compiled = lower(model, t)
+    files = render(compiled.graph, t, prefix)
+    if out_dir is not None:
+        write_tree(files, out_dir, force=force)
+    return compiled, files
+
+
+def build(out_dir: Path, target: Target, extra_flags=()) -> Path:
+    """Build the harness of an emitted library with the target's host compiler."""
+    exe = out_dir / "harness"
+    cmd = [target.cc, *target.cflags, "-pedantic", "-Wall", "-Wextra", "-Werror", *extra_flags,
+           str(out_dir / "harness.c"), str(out_dir / "model.c"), "-o", str(exe), "-lm"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        first = (res.stderr.strip().splitlines() or ["?"])[0]
+        raise BnnccError(f"building the generated C failed: {first}")
+    return exe
+
+
+def run_harness(exe: Path, inputs: np.ndarray, out_dtype, out_size: int, workdir: Path) -> np.ndarray:
+    fin, fout = workdir / "inputs.bin", workdir / "outputs.bin"
+    np.ascontiguousarray(inputs, dtype=np.float32).tofile(fin)
+    res = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise BnnccError(f"the generated program failed (exit {res.returncode}): {res.stderr.strip()[:300]}")
+    return np.fromfile(fout, dtype=out_dtype).reshape(len(inputs), out_size)
+
+
+def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """Inputs from an .npz (array ``inputs``, plus optional golden ``outputs``/``argmax``)
+    or an .npy file."""
+    p = Path(path)
+    try:
+        if p.suffix == ".npz":
+            with np.load(p) as z:
+                if "inputs" not in z:
+                    raise BnnccError("the .npz has no 'inputs' array", where=str(p))
+                return z["inputs"].astype(np.float32), {k: z[k] for k in z.files if k != "inputs"}
+        return np.load(p).astype(np.float32), {}
+    except BnnccError:
+        raise
+    except Exception as exc:
+        raise BnnccError(f"cannot read inputs: {exc}", where=str(p)) from None
+
+
+def random_inputs(model: onnx.ModelProto, n: int, seed: int = 0) -> np.ndarray:
+    """Random valid inputs: uniform values, with some exact 0s and ±0.5s (common ties)."""
+    shape = next(tuple(d.dim_value for d in i.type.tensor_type.shape.dim[1:]) for i in model.graph.input
+                 if i.name == graph_input_name(model))
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.5, 1.5, size=(n,) + shape).astype(np.float32)
+    ties = rng.random(x.shape) < 0.1
+    x[ties] = rng.choice(np.array([0.0, 0.5, -0.5, 1.0], np.float32), size=int(ties.sum()))
+    return x
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    y = y.reshape(len(y), -1)
+    if np.issubdtype(y.dtype, np.integer) and y.shape[1] == 1:
+        return y[:, 0].astype(np.int64)
+    return np.argmax(y, axis=1).astype(np.int64)
+
+
+def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
+           extra_flags=(), golden: dict | None = None) -> dict:
+    """Compile, build with the host compiler, run, and compare with the reference.
+
+    Returns {target, n, argmax_match, max_abs_err, bit_exact, ...}; ``bit_exact`` is
+    True iff every output value equals onnxruntime's bit for bit."""
+    t = _target(target)
+    compiled, files = compile_model(model, t)
+    x = random_inputs(compiled.model, n, seed) if inputs is None else np.asarray(inputs, dtype=np.float32)
+    x = x.reshape((len(x),) + tuple(compiled.graph.input_onnx_shape[1:]))
+    ref = run_reference(compiled.model, x)[0].reshape(len(x), -1)
+    out_t = compiled.graph.tensors[compiled.graph.output]
+    out_dtype = np.int64 if out_t.dtype.c_type == "int64_t" else np.float32
+    with tempfile.TemporaryDirectory(prefix="bnncc-verify-", dir=workdir) as d:
+        lib = write_tree(files, Path(d) / "lib")
+        exe = build(lib, t, extra_flags)
+        got = run_harness(exe, x, out_dtype, out_t.numel, Path(d))
+    ref_cast = ref.astype(out_dtype)
+    if out_dtype == np.float32:
+        same = got.view(np.int32) == ref_cast.view(np.int32)
+        same |= (got == ref_cast)  # +0.0 == -0.0 compare equal by value
+        err = np.abs(got.astype(np.float64) - ref_cast.astype(np.float64))
+        max_err = float(np.nanmax(err)) if err.size else 0.0
+    else:
+        same = got == ref_cast
+        max_err = float(np.abs(got - ref_cast).max()) if got.size else 0.0
+    match = _labels(got) == _labels(ref_cast)
+    result = {
+        "target": t.name,
+        "n": int(len(x)),
+        "argmax_match": int(match.sum()),
+        "max_abs_err": max_err,
+        "bit_exact": bool(same.all()),
+        "mismatched_samples": [int(i) for i in np.nonzero(~same.all(axis=1))[0][:10]],
+    }
+    if golden:
+        if "argmax" in golden and len(golden["argmax"]) == len(x):
+            result["golden_argmax_match"] = int((_labels(got) == np.asarray(golden["argmax"]).reshape(-1)).sum())
+        if "outputs" in golden and np.asarray(golden["outputs"]).reshape(len(x), -1).shape == got.shape:
+            result["golden_bit_exact"] = bool(np.array_equal(got, np.asarray(golden["outputs"]).reshape(got.shape)))
+    return result

@@ -1,0 +1,1 @@
+"""Code generators.  Each renders templates/<backend>/ from a lowered IR graph."""

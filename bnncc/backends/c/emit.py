@@ -1,0 +1,243 @@
+"""C backend: lowered IR -> a drop-in C99 library (model.h/.c, kernels, harness,
+Makefile, CMakeLists.txt, README, report.json).
+
+Python decides *what* is emitted (kernel per op, constant tables, arena offsets) and
+hands plain data to the templates in ``templates/c``; every emitted character comes
+from a template or from formatting a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import jinja2
+import numpy as np
+
+from ...errors import BnnccError
+from ...ir import ops as O
+from ...ir.graph import Graph, conv_out_hw
+from ...ir.types import DType
+from ...resources import templates_dir
+from ...targets import Target
+from .memory import plan
+
+I32_MIN = -(2**31)
+
+
+def c_ident(name: str, fallback: str = "model") -> str:
+    """A safe C identifier from any string (ASCII letters, digits, underscores)."""
+    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not s or s[0].isdigit():
+        s = f"{fallback}_{s}" if s else fallback
+    return s[:48]
+
+
+def c_comment(text: str) -> str:
+    """Text that is safe inside a /* */ comment on one line."""
+    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
+    return s.replace("*/", "* /").replace("/*", "/ *").replace("??", "?_?").replace("\\", "/")[:120]
+
+
+def _float_lit(v: float) -> str:
+    v = float(np.float32(v))
+    if math.isnan(v):
+        return "NAN"
+    if math.isinf(v):
+        return "HUGE_VALF" if v > 0 else "-HUGE_VALF"
+    return f"{v.hex()}f" if v != 0 else ("-0.0f" if math.copysign(1, v) < 0 else "0.0f")
+
+
+def _int_lit(v: int) -> str:
+    v = int(v)
+    return "INT32_MIN" if v == I32_MIN else str(v)
+
+
+def _word_lit(v: int, bits: int) -> str:
+    return f"UINT64_C(0x{int(v):016x})" if bits == 64 else f"UINT32_C(0x{int(v):08x})"
+
+
+class _Consts:
+    def __init__(self, word_bits):
+        self.items = []
+        self.word_bits = word_bits
+        self.total_bytes = 0
+
+    def add(self, name, ctype, values, fmt):
+        vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
+        size = {"float": 4, "int32_t": 4, "int8_t": 1, "bnn_word_t": self.word_bits // 8}[ctype]
+        self.total_bytes += size * len(vals)
+        self.items.append({"name": name, "ctype": ctype, "values": vals})
+        return name
+
+    def floats(self, name, v):
+        return self.add(name, "float", np.asarray(v, np.float32), _float_lit)
+
+    def i32(self, name, v):
+        return self.add(name, "int32_t", np.asarray(v, np.int64), _int_lit)
+
+    def i8(self, name, v):
+        return self.add(name, "int8_t", np.asarray(v, np.int64), str)
+
+    def words(self, name, v):
+        return self.add(name, "bnn_word_t", np.asarray(v, np.uint64), lambda x: _word_lit(x, self.word_bits))
+
+
+def _pc(shape):
+    """(pixels, channels) of a channel-last shape."""
+    return (math.prod(shape[:-1]), shape[-1])
+
+
+def _uniform(a):
+    a = np.asarray(a).reshape(-1)
+    return a.size > 0 and (a == a[0]).all()
+
+
+def build_context(g: Graph, target: Target, prefix: str) -> dict:
+    if any(isinstance(op, O.FloatChain) for op in g.ops):
+        raise BnnccError("internal: the C backend got an unlowered FloatChain")
+    mp = plan(g)
+    consts = _Consts(target.word_bits)
+    layers = []
+    macs = 0
+
+    def buf(name):
+        if name == g.input:
+            return {"expr": "input", "ctype": "float"}
+        if name == g.output:
+            return {"expr": "output", "ctype": g.tensors[name].dtype.c_type}
+        t = g.tensors[name]
+        return {"expr": f"BNN_ARENA({t.dtype.c_type}, {mp.offsets[name]})", "ctype": t.dtype.c_type}
+
+    for k, op in enumerate(g.ops):
+        ins = [g.tensors[i] for i in op.inputs]
+        out = g.tensors[op.output]
+        L = {"kind": op.kind, "index": k, "comment": c_comment(f"{op.kind} {op.name}"),
+             "in": buf(op.inputs[0]), "out": buf(op.output), "id": f"l{k}"}
+        pre = f"l{k}_"
+        rep = {"index": k, "op": op.kind, "name": op.name, "input": str(ins[0]), "output": str(out),
+               "binary_macs": 0, "weight_bytes": 0, "activation_bytes": out.nbytes}
+        if isinstance(op, O.BinarizeInput):
+            P, C = _pc(out.shape)
+            uni = all(_uniform(a) for a in (op.dir, op.lo, op.hi, op.const))
+            sl = slice(0, 1) if uni else slice(None)
+            if not np.array_equal(op.perm, (np.arange(C)[None, :] * P + np.arange(P)[:, None]).reshape(-1)):
+                raise BnnccError("internal: unexpected input permutation")
+            L.update(P=P, C=C, per_element=0 if uni else 1, ternary=int(out.dtype is DType.TERNARY),
+                     dir=consts.i8(pre + "dir", op.dir[sl]), lo=consts.floats(pre + "lo", op.lo[sl]),
+                     hi=consts.floats(pre + "hi", op.hi[sl]), cval=consts.i8(pre + "cval", op.const[sl]))
+        elif isinstance(op, O.Dense):
+            a = ins[0]
+            L.update(n_words=a.plane_words, K=a.numel, N=out.numel, ternary=int(a.dtype is DType.TERNARY),
+                     mode="BNN_ACC_XOR_POPCOUNT" if op.acc == "xor_popcount" else "BNN_ACC_DOT",
+                     w=consts.words(pre + "w", op.packed))
+            rep.update(binary_macs=a.numel * out.numel, weight_bytes=op.packed.size * target.word_bits // 8)
+        elif isinstance(op, O.Conv2d):
+            a = ins[0]
+            co, kh, kw, ci = op.weight.shape
+            oh, ow, _ = out.shape
+            L.update(ternary=int(a.dtype is DType.TERNARY), w=consts.words(pre + "w", op.packed),
+                     mode="BNN_ACC_XOR_POPCOUNT" if op.acc == "xor_popcount" else "BNN_ACC_DOT",
+                     shape=[a.shape[0], a.shape[1], ci, co, kh, kw, op.strides[0], op.strides[1], op.pads[0], op.pads[1],
+                            op.dilations[0], op.dilations[1], oh, ow])
+            rep.update(binary_macs=oh * ow * co * kh * kw * ci, weight_bytes=op.packed.size * target.word_bits // 8)
+        elif isinstance(op, O.Threshold):
+            P, C = _pc(out.shape)
+            L.update(P=P, C=C, per_element=int(op.per == "element"), ternary=int(out.dtype is DType.TERNARY),
+                     dir=consts.i8(pre + "dir", op.dir), lo=consts.i32(pre + "lo", op.lo), hi=consts.i32(pre + "hi", op.hi))
+            rep["weight_bytes"] = op.dir.size * 9
+        elif isinstance(op, O.PoolBits):
+            a = ins[0]
+            oh, ow, c = out.shape
+            from ...passes.pack_bits import pack
+            L.update(ternary=int(a.dtype is DType.TERNARY), is_max=consts.words(pre + "is_max", pack(np.where(op.is_max, 1, -1), target.word_bits)),
+                     shape=[a.shape[0], a.shape[1], c, op.kernel[0], op.kernel[1], op.strides[0], op.strides[1],
+                            op.pads[0], op.pads[1], op.dilations[0], op.dilations[1], oh, ow])
+            if (oh, ow) != conv_out_hw(a.shape[0], a.shape[1], op.kernel, op.strides, op.pads, op.dilations, op.ceil_mode):
+                raise BnnccError("internal: pool shape")
+        elif isinstance(op, O.AffineOut):
+            P, C = _pc(ins[0].shape)
+            if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
+                raise BnnccError("internal: unexpected tail permutation")
+            L.update(P=P, C=C)
+            if op.lut is not None:
+                L.update(K=op.acc_range, lut=consts.floats(pre + "lut", op.lut))
+                rep["weight_bytes"] = op.lut.size * 4
+            else:
+                scale_uni = _uniform(op.acc_scale)
+                L.update(scale=consts.floats(pre + "scale", op.acc_scale[:1] if scale_uni else op.acc_scale),
+                         scale_stride=0 if scale_uni else 1, steps=[])
+                for j, (kind, c) in enumerate(op.steps):
+                    u = _uniform(c)
+                    L["steps"].append({"op": "BNN_" + kind.upper(), "stride": 0 if u else 1,
+                                       "c": consts.floats(f"{pre}c{j}", c[:1] if u else c)})
+                rep["weight_bytes"] = sum(4 * (1 if _uniform(c) else c.size) for _, c in op.steps)
+        elif isinstance(op, O.Unpack):
+            P, C = _pc(ins[0].shape)
+            L.update(P=P, C=C, ternary=int(ins[0].dtype is DType.TERNARY), level=_float_lit(op.level))
+        elif isinstance(op, O.ArgMax):
+            L.update(n=ins[0].numel)
+        else:
+            raise BnnccError(f"internal: the C backend cannot emit {op.kind}")
+        macs += rep["binary_macs"]
+        layers.append((L, rep))
+
+    in_t, out_t = g.tensors[g.input], g.tensors[g.output]
+    return {
+        "prefix": prefix,
+        "PREFIX": prefix.upper(),
+        "target": target,
+        "word_bits": target.word_bits,
+        "popcount_swar": int(target.popcount == "swar"),
+        "source": c_comment(g.source),
+        "input_size": in_t.numel,
+        "input_shape": list(g.input_onnx_shape),
+        "output_size": out_t.numel,
+        "output_shape": list(g.output_onnx_shape),
+        "output_ctype": out_t.dtype.c_type,
+        "output_is_index": out_t.dtype is DType.INT64,
+        "arena_bytes": mp.arena_bytes,
+        "arena_words": max(1, mp.arena_bytes // 8),
+        "consts": consts.items,
+        "const_bytes": consts.total_bytes,
+        "layers": [L for L, _ in layers],
+        "report": {
+            "model": g.source,
+            "target": target.name,
+            "word_bits": target.word_bits,
+            "input_shape": list(g.input_onnx_shape),
+            "output_shape": list(g.output_onnx_shape),
+            "layers": [r for _, r in layers],
+            "totals": {"binary_macs": macs, "weight_bytes": sum(r["weight_bytes"] for _, r in layers),
+                       "const_bytes": consts.total_bytes, "arena_bytes": mp.arena_bytes},
+            "memory_plan": [{"tensor": n, "offset": mp.offsets[n], "bytes": mp.sizes[n],
+                             "live": list(mp.lifetimes[n])} for n in sorted(mp.offsets, key=lambda n: mp.lifetimes[n])],
+        },
+    }
+
+
+FILES = {
+    "model.h": "model.h.j2",
+    "model.c": "model.c.j2",
+    "bnn_kernels.h": "bnn_kernels.h",
+    "harness.c": "harness.c.j2",
+    "Makefile": "Makefile.j2",
+    "CMakeLists.txt": "CMakeLists.txt.j2",
+    "README.md": "README.md.j2",
+}
+
+
+def render(g: Graph, target: Target, prefix: str = "model") -> dict[str, str]:
+    """All output files as {relative path: text}."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    ctx = build_context(g, target, c_ident(prefix))
+    files = {}
+    for out, tpl in FILES.items():
+        if tpl.endswith(".j2"):
+            files[out] = env.get_template(tpl).render(**ctx)
+        else:
+            files[out] = (templates_dir() / "c" / tpl).read_text(encoding="utf-8")
+    files["report.json"] = json.dumps(ctx["report"], indent=2, sort_keys=True) + "\n"
+    return files
