@@ -1,0 +1,138 @@
+"""The ``bnncc`` command line.  User errors: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .errors import BnnccError
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"bnncc: error: {msg}", err=True)
+    sys.exit(2)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BnnccError as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted")
+        except Exception as exc:  # a bug in bnncc: still one line, but say so
+            _fail(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                  "please report it with the model")
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="bnncc")
+def main():
+    """bnncc: compile binarized neural networks (ONNX) to exact C."""
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", default="host", show_default=True, help="Target name (see `bnncc targets`).")
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--prefix", default="model", show_default=True, help="Prefix of the C API (prefix_run).")
+@click.option("--force", is_flag=True, help="Replace an existing folder not written by bnncc.")
+def compile(model, target, out_dir, prefix, force):
+    """Compile MODEL.onnx into a C library in OUTPUT."""
+    from .api import compile_model
+
+    compiled, files = compile_model(model, target, out_dir, force=force, prefix=prefix)
+    rep = json.loads(files["report.json"])
+    tot = rep["totals"]
+    click.echo(f"bnncc: wrote {out_dir}/ ({len(files)} files) for target {target}: {len(rep['layers'])} layers, "
+               f"{tot['binary_macs']} binary MACs, {tot['const_bytes']} bytes of constants, arena {tot['arena_bytes']} bytes")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", default="host", show_default=True)
+@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+              help=".npz with an 'inputs' array (N samples) or .npy; random inputs if absent.")
+@click.option("-n", "n", type=int, default=None, help="Use the first N inputs (or N random inputs).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def verify(model, target, inputs_path, n, seed, as_json):
+    """Compile, build with the host C compiler, run and compare with onnxruntime."""
+    from .api import load_inputs, verify as run_verify
+
+    golden = None
+    x = None
+    if inputs_path:
+        x, golden = load_inputs(inputs_path)
+        if n is not None:
+            x = x[:n]
+            golden = {k: v[:n] for k, v in golden.items()}
+    if n is not None and n <= 0:
+        raise BnnccError("-n must be positive")
+    res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden)
+    ok = res["bit_exact"] and res["argmax_match"] == res["n"]
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+    else:
+        status = "OK: bit-exact" if ok else "MISMATCH"
+        click.echo(f"{status}: {res['n']} inputs on target {res['target']}, argmax {res['argmax_match']}/{res['n']}, "
+                   f"max |error| {res['max_abs_err']:g}")
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--ir", "show_ir", is_flag=True, help="Print the IR after every pass.")
+@click.option("--target", "-t", default="host", show_default=True)
+def inspect(model, show_ir, target):
+    """Show the layers of MODEL (and with --ir the IR after each pass)."""
+    from .compiler import lower
+    from .ir import dump
+    from .ir import ops as O
+    from .targets import load_target
+
+    c = lower(model, load_target(target))
+    if show_ir:
+        for name, g in c.stages:
+            click.echo(f"// after {name}")
+            click.echo(dump(g))
+        return
+    table = Table(title=f"{model} ({len(c.graph.ops)} ops, target {target})")
+    for col in ("#", "op", "onnx node", "input", "output", "binary", "binary MACs"):
+        table.add_column(col)
+    for k, op in enumerate(c.graph.ops):
+        ti, to = c.graph.tensors[op.inputs[0]], c.graph.tensors[op.output]
+        macs = ""
+        if isinstance(op, O.Dense):
+            macs = str(op.weight.size)
+        elif isinstance(op, O.Conv2d):
+            macs = str(op.weight.size * to.pixels)
+        binary = "yes" if ti.dtype.is_binary or to.dtype.is_binary else "no"
+        table.add_row(str(k), op.kind, op.name, str(ti), str(to), binary, macs)
+    Console().print(table)
+
+
+@main.command()
+def targets():
+    """List the target files."""
+    from .targets import all_targets
+
+    table = Table(title="bnncc targets")
+    for col in ("name", "backend", "kind", "word bits", "popcount", "description", "file"):
+        table.add_column(col)
+    for t in all_targets().values():
+        table.add_row(t.name, t.backend, t.kind, str(t.word_bits), t.popcount, t.description, t.source.name)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
