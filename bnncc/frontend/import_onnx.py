@@ -448,8 +448,8 @@ class _Importer:
                         cons.input[j] = biased
             self.consumers[biased] = self.consumers.pop(acc_onnx, [])
             self.consumers[acc_onnx] = [add]
-            if self.output == acc_onnx:
-                raise UnsupportedError("a bias on the graph output is not supported", where=_where(node))
+            if self.output == acc_onnx:  # the layer is the last node: its bias is the whole tail
+                self.output = biased
         return acc_ir, acc_onnx, (acc_ir, acc_onnx, in_perm, acc_scale, k)
 
     def emit_head(self, node, logits_onnx, ir_logits):

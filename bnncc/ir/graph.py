@@ -93,7 +93,8 @@ def _verify_op(op, ins, out):
             if op.acc == "xor_popcount":
                 _check(op.pads == (0, 0, 0, 0), op, "xor_popcount cannot see padding")
         if op.packed is not None:
-            _check(a.word_bits and op.packed.shape[-1] == a.words_per_pixel, op, "packed weights do not match input words")
+            words = a.plane_words if isinstance(op, O.Dense) else a.words_per_pixel
+            _check(a.word_bits and op.packed.shape[-1] == words, op, "packed weights do not match input words")
     elif isinstance(op, O.Threshold):
         _check(ins[0].dtype is DType.INT32 and out.dtype.is_binary, op, "int32 -> binary")
         _check(ins[0].shape == out.shape, op, "shape preserved")
@@ -112,7 +113,7 @@ def _verify_op(op, ins, out):
     elif isinstance(op, O.AffineOut):
         _check(ins[0].dtype is DType.INT32 and out.dtype is DType.FLOAT32, op, "int32 -> float32")
         _check(op.src is not None and op.src.shape == (out.numel,), op, "src per output element")
-        _check((op.lut is None) != (not op.steps), op, "exactly one of steps and lut")
+        _check(op.lut is None or not op.steps, op, "steps and lut exclude each other")
         if op.lut is not None:
             _check(op.lut.shape == (out.numel, 2 * op.acc_range + 1), op, "lut shape")
     elif isinstance(op, O.Unpack):
