@@ -141,8 +141,7 @@ def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdi
         got = run_harness(exe, x, out_dtype, out_t.numel, Path(d))
     ref_cast = ref.astype(out_dtype)
     if out_dtype == np.float32:
-        same = got.view(np.int32) == ref_cast.view(np.int32)
-        same |= (got == ref_cast)  # +0.0 == -0.0 compare equal by value
+        same = got.view(np.int32) == ref_cast.view(np.int32)  # bit for bit (-0.0 != +0.0)
         err = np.abs(got.astype(np.float64) - ref_cast.astype(np.float64))
         max_err = float(np.nanmax(err)) if err.size else 0.0
     else:

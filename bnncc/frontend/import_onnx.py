@@ -403,7 +403,6 @@ class _Importer:
         k = int(weight[0].size)
         acc_onnx = node.output[0]
         acc_shape = self.shape(acc_onnx, node)
-        self.current_linear = node
         step = np.float32(alpha) * np.float32(level_scale) * b.astype(np.float32)
         # Conv adds its bias after the whole sum (like MatMul + Add); Gemm starts from the
         # bias and adds partial sums block by block, so its bias must keep them exact.

@@ -38,8 +38,9 @@ class FloatChain(Op):
     ``activation`` (accumulator -> next binary layer) or ``tail`` (accumulator -> output).
     The IR input is converted to the ONNX tensor ``onnx_in`` (shape ``onnx_in_shape``,
     batch 1 included) as: float input as is; an int32 accumulator in channel-last order
-    is transposed to ONNX order and multiplied by ``acc_scale`` (per channel; exact, the
-    scales are checked to keep every partial sum exact).  The output is the quantizer's
+    is put in ONNX order (``in_perm``) and multiplied by ``acc_scale`` (one factor per
+    ONNX element: activation level x weight magnitude; the importer checks that every
+    partial sum stays exact in float32).  The output is the quantizer's
     output, mapped to the IR layout with ``out_perm`` (views after it are not part of it).
     """
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from onnx import helper
 
 from ..errors import UnsupportedError
 from ..ir import ops as O
@@ -125,8 +126,7 @@ def _lower(g: Graph, op: O.FloatChain, tensors: dict) -> list[O.Op]:
         raise UnsupportedError("with MaxPool, the chain's constants must be per channel", where=where)
     dirs, lo, hi = thresholds(xs, qc[:, :, 0], where)
     pool = pools[0]
-    k = pools[0]
-    prefix = list(op.nodes[: op.nodes.index(k)])
+    prefix = list(op.nodes[: op.nodes.index(pool)])
     pin = pool.input[0]
     f1 = sweep(op, np.array([xs[0], xs[-1]]), nodes=prefix, out_name=pin) if prefix else None
     if f1 is None:
@@ -140,7 +140,6 @@ def _lower(g: Graph, op: O.FloatChain, tensors: dict) -> list[O.Op]:
     mid = f"{op.output}_pre"
     tensors[mid] = dataclasses.replace(acc_t, dtype=dtype)
     tensors[op.output] = dataclasses.replace(tensors[op.output], dtype=dtype)
-    from onnx import helper
     a = {at.name: helper.get_attribute_value(at) for at in pool.attribute}
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID") or (len(pool.output) > 1 and pool.output[1]):
         raise UnsupportedError("MaxPool with auto_pad SAME or indices output is not supported", where=where)
