@@ -147,3 +147,34 @@ def test_memory_plan_never_overlaps_live_tensors(shared):
             if fa <= lb and fb <= la:
                 assert p.offsets[a] + p.sizes[a] <= p.offsets[b] or p.offsets[b] + p.sizes[b] <= p.offsets[a]
     assert p.arena_bytes <= sum(p.sizes.values())
+
+
+def _quant_model(bits, signed, narrow, zeropt):
+    """x -> Quant(x) -> MatMul(±1) -> output, QONNX domain."""
+    w = numpy_helper.from_array(np.array([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], np.float32), "w")
+    consts = [numpy_helper.from_array(np.float32(v), n) for v, n in ((1.0, "s"), (zeropt, "z"), (bits, "b"))]
+    q = helper.make_node("Quant", ["x", "s", "z", "b"], ["q"], domain="qonnx.custom_op.general", name="my_quant",
+                         signed=signed, narrow=narrow, rounding_mode="ROUND")
+    g = helper.make_graph([q, helper.make_node("MatMul", ["q", "w"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], initializer=[w] + consts)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)])
+
+
+@pytest.mark.parametrize("bits,signed,narrow", [(2, 1, 0), (4, 1, 1), (1, 1, 0), (8, 0, 0)])
+def test_multibit_quant_is_refused_naming_the_node(bits, signed, narrow):
+    from bnncc.errors import UnsupportedError
+    with pytest.raises(UnsupportedError, match=rf"my_quant.*unsupported: {bits}-bit Quant"):
+        lower(_quant_model(bits, signed, narrow, 0.0), load_target("host"))
+
+
+def test_two_level_quant_is_bipolar_and_exact():
+    """Unsigned 1-bit Quant with zero point 0.5 has the levels ±0.5: a bipolar activation
+    with scale 1/2; ties follow the reference's round-half-to-even."""
+    from bnncc.api import verify
+    m = _quant_model(1, 0, 0, 0.5)
+    c = lower(m, load_target("host"))
+    assert c.graph.tensors[c.graph.ops[0].output].dtype.value == "bipolar"
+    xs = np.array([[0.0, 0.5, -0.5], [1e-7, -1e-7, 3.0], [-2.0, 0.25, 0.75]], np.float32)
+    r = verify(m, "host", inputs=xs)
+    assert r["bit_exact"], r
