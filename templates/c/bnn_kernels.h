@@ -65,6 +65,14 @@ static inline void bnn_set_bit(bnn_word_t *plane, int32_t wpp, int32_t p, int32_
     plane[p * wpp + c / BNN_WORD_BITS] |= (bnn_word_t)1 << (c % BNN_WORD_BITS);
 }
 
+/* store value v in {-1, 0, +1} at (p, c): value plane bit = (v > 0); with a nonzero
+ * plane, its bit = (v != 0).  The planes must be cleared first. */
+static inline void bnn_store_value(bnn_word_t *out, int32_t ternary, int32_t P, int32_t wpp, int32_t p, int32_t c, int32_t v)
+{
+    if (v > 0) bnn_set_bit(out, wpp, p, c);
+    if (ternary && v != 0) bnn_set_bit(out + P * wpp, wpp, p, c);
+}
+
 static inline int32_t bnn_get_bit(const bnn_word_t *plane, int32_t wpp, int32_t p, int32_t c)
 {
     return (int32_t)((plane[p * wpp + c / BNN_WORD_BITS] >> (c % BNN_WORD_BITS)) & 1u);
@@ -80,7 +88,6 @@ static inline void bnn_binarize_input(const float *x, int32_t P, int32_t C, int3
                                int32_t ternary, bnn_word_t *out)
 {
     const int32_t wpp = BNN_WORDS(C);
-    bnn_word_t *nz = out + P * wpp;
     int32_t p, c;
     bnn_clear(out, (ternary ? 2 : 1) * P * wpp);
     for (p = 0; p < P; ++p) {
@@ -88,14 +95,8 @@ static inline void bnn_binarize_input(const float *x, int32_t P, int32_t C, int3
             const int32_t s = c * P + p;
             const int32_t r = per_element ? s : 0;
             const float v = x[s];
-            int32_t o;
-            if (dir[r] == 0) {
-                o = cval[r];
-            } else {
-                o = dir[r] * ((v >= hi[r]) + (v >= lo[r]) - 1);
-            }
-            if (o > 0) bnn_set_bit(out, wpp, p, c);
-            if (ternary && o != 0) bnn_set_bit(nz, wpp, p, c);
+            const int32_t o = dir[r] == 0 ? cval[r] : dir[r] * ((v >= hi[r]) + (v >= lo[r]) - 1);
+            bnn_store_value(out, ternary, P, wpp, p, c, o);
         }
     }
 }
@@ -174,17 +175,13 @@ static inline void bnn_threshold(const int32_t *acc, int32_t P, int32_t C, int32
                           int32_t ternary, bnn_word_t *out)
 {
     const int32_t wpp = BNN_WORDS(C);
-    bnn_word_t *nz = out + P * wpp;
     int32_t p, c;
     bnn_clear(out, (ternary ? 2 : 1) * P * wpp);
     for (p = 0; p < P; ++p) {
         for (c = 0; c < C; ++c) {
             const int32_t r = per_element ? p * C + c : c;
             const int32_t x = acc[p * C + c];
-            const int32_t ge_lo = x >= lo[r], ge_hi = x >= hi[r];
-            const int32_t pos = dir[r] > 0 ? ge_hi : !ge_lo;
-            if (pos) bnn_set_bit(out, wpp, p, c);
-            if (ternary && (ge_hi || !ge_lo)) bnn_set_bit(nz, wpp, p, c);
+            bnn_store_value(out, ternary, P, wpp, p, c, dir[r] * ((x >= hi[r]) + (x >= lo[r]) - 1));
         }
     }
 }
