@@ -142,12 +142,7 @@ class _Lowerer:
         signed = int(_attr(node, "signed", 1))
         narrow = int(_attr(node, "narrow", 0))
         mode = str(_attr(node, "rounding_mode", "ROUND")).upper()
-        if signed:
-            lo = -(2 ** (bits - 1)) + (1 if narrow else 0)
-            hi = 2 ** (bits - 1) - 1
-        else:
-            lo = 0
-            hi = 2**bits - 1 - (1 if narrow else 0)
+        lo, hi = quant_int_range(bits, signed, narrow)
         rounding = {"ROUND": "Round", "HALF_EVEN": "Round", "FLOOR": "Floor", "CEIL": "Ceil"}.get(mode)
         if rounding is None:
             raise UnsupportedError(f"Quant rounding_mode {mode} is not supported", where=where)
@@ -163,6 +158,13 @@ class _Lowerer:
             helper.make_node("Sub", [t5, zeropt], [t6]),
             helper.make_node("Mul", [t6, scale], [node.output[0]]),
         ]
+
+
+def quant_int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:
+    """QONNX Quant's integer range [min_int, max_int] (its specification's table)."""
+    if signed:
+        return -(2 ** (bits - 1)) + (1 if narrow else 0), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1 - (1 if narrow else 0)
 
 
 def lower_custom_ops(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -18,7 +18,6 @@ one node.  The path is cut at the linear layers (MatMul, Gemm, Conv) into:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -30,7 +29,9 @@ from ..ir import ops as O
 from ..ir.graph import Graph
 from ..ir.types import DType, TensorType
 from ..onnx_shapes import infer_shapes
+from ..reference import quant_int_range
 from .layout import inverse, ir_shape, ir_to_onnx
+from .pooling import pool_bits
 
 QUANTIZERS = {"Sign", "BipolarQuant", "MultiThreshold", "Quant", "IntQuant"}
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "Neg"}
@@ -179,19 +180,16 @@ class _Importer:
         self.tensors[cur] = TensorType(tuple(in_shape[1:]), DType.FLOAT32)
         ir_cur = cur
         acc = None  # (ir name, onnx name, in_perm, acc_scale, K) of the last linear layer
-        n_linear = 0
         while True:
             chain, end = self.collect_chain(cur)
             qpos = max((k for k, n in enumerate(chain) if self.classify(n) == "quantizer"), default=-1)
             if end is not None and self.classify(end) == "linear":
                 if qpos < 0:
-                    where = _where(end)
                     raise UnsupportedError(
                         "input is real-valued (not binarized): bnncc needs a Sign/BipolarQuant/MultiThreshold before each binary layer",
-                        where=where)
+                        where=_where(end))
                 ir_bin, level, perm, onnx_shape = self.emit_activation(chain[: qpos + 1], chain[qpos + 1:], cur, ir_cur, acc)
                 ir_cur, cur, acc = self.emit_linear(end, ir_bin, level, perm, onnx_shape)
-                n_linear += 1
                 continue
             if acc is None:
                 raise UnsupportedError("the graph has no binary MatMul, Gemm or Conv layer", where=self.name)
@@ -200,8 +198,7 @@ class _Importer:
                 ir_bin, level, perm, onnx_shape = self.emit_activation(chain[: qpos + 1], chain[qpos + 1:], cur, ir_cur, acc)
                 if end is not None:
                     raise UnsupportedError("ArgMax/TopK after a quantizer is not supported", where=_where(end))
-                out_shape = self.shape(self.output)
-                out = self.new(TensorType(tuple(out_shape[1:]), DType.FLOAT32), "out")
+                out = self.new(TensorType(tuple(self.shape(self.output)[1:]), DType.FLOAT32), "out")
                 self.ops.append(O.Unpack("unpack", (ir_bin,), out, level=level, src=perm))
                 ir_out = out
             else:
@@ -268,16 +265,17 @@ class _Importer:
                 out_ir_shape = self.tensors[acc_ir].shape
                 out_perm = inverse(in_perm)
             role = "activation"
+        level = self.quantizer_level(pre[-1])
         ir_bin = self.new(TensorType(out_ir_shape, DType.TERNARY), "act")
         self.ops.append(O.FloatChain(
             pre[0].name or pre[0].output[0], (ir_in,), ir_bin, role=role, nodes=tuple(pre), consts=self.consts,
             opsets=self.opsets, onnx_in=onnx_in, onnx_in_shape=self.shape(onnx_in), onnx_out=qout, onnx_out_shape=q_shape,
             in_perm=in_perm, out_perm=out_perm, acc_scale=acc_scale, acc_range=k,
-            level=self.quantizer_level(pre[-1])))
+            level=level))
         # after the quantizer: views, MaxPool, positive scaling
         perm = ir_to_onnx(q_shape) if (acc is None or has_pool) else inverse(in_perm)
         onnx_shape = q_shape
-        scale = self.quantizer_level(pre[-1])
+        scale = level
         for n in post:
             kind = self.classify(n)
             if kind == "view":
@@ -324,8 +322,7 @@ class _Importer:
         if sc.size != 1 or zp.size != 1 or bits != int(bits):
             raise UnsupportedError(f"unsupported: {nb}-bit Quant with per-channel scale or zero point", where=_where(node))
         bits = int(bits)
-        lo = -(2 ** (bits - 1)) + narrow if signed else 0
-        hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - narrow
+        lo, hi = quant_int_range(bits, signed, narrow)
         levels = {(q - zp[0]) * sc[0] for q in range(lo, hi + 1)}
         if len(levels) != 2 or sum(levels) != 0:
             kind = "signed 1-bit Quant has levels {-s, 0} and is not bipolar; " if bits == 1 and signed else ""
@@ -334,20 +331,11 @@ class _Importer:
         return float(np.float32(max(levels)))
 
     def emit_pool(self, n, ir_bin, perm, onnx_shape):
-        a = _attrs(n)
         if len(onnx_shape) != 4 or not np.array_equal(perm, ir_to_onnx(onnx_shape)):
             raise UnsupportedError("MaxPool needs a 4-D NCHW activation", where=_where(n))
-        if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or a.get("storage_order", 0) != 0 or len(n.output) > 1 and n.output[1]:
-            raise UnsupportedError("MaxPool with auto_pad SAME, storage_order or indices output is not supported", where=_where(n))
-        ks = tuple(a["kernel_shape"])
-        pads = tuple(a.get("pads", [0, 0, 0, 0]))
-        pool = O.PoolBits(
-            n.name or n.output[0], (ir_bin,), "", kernel=ks, strides=tuple(a.get("strides", [1, 1])),
-            pads=(pads[0], pads[1], pads[2], pads[3]), dilations=tuple(a.get("dilations", [1, 1])),
-            ceil_mode=bool(a.get("ceil_mode", 0)), is_max=np.ones(onnx_shape[1], dtype=bool))
         out_shape = self.shape(n.output[0], n)
         out = self.new(TensorType(ir_shape(out_shape), self.tensors[ir_bin].dtype), "pool")
-        self.ops.append(dataclasses.replace(pool, output=out))
+        self.ops.append(pool_bits(n, (ir_bin,), out, np.ones(onnx_shape[1], dtype=bool)))
         return out, ir_to_onnx(out_shape), out_shape
 
     def two_level(self, node, w: np.ndarray, axis: int):

@@ -29,9 +29,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from onnx import helper
 
 from ..errors import UnsupportedError
+from ..frontend.pooling import pool_bits
 from ..ir import ops as O
 from ..ir.graph import Graph
 from ..ir.types import DType
@@ -140,15 +140,9 @@ def _lower(g: Graph, op: O.FloatChain, tensors: dict) -> list[O.Op]:
     mid = f"{op.output}_pre"
     tensors[mid] = dataclasses.replace(acc_t, dtype=dtype)
     tensors[op.output] = dataclasses.replace(tensors[op.output], dtype=dtype)
-    a = {at.name: helper.get_attribute_value(at) for at in pool.attribute}
-    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID") or (len(pool.output) > 1 and pool.output[1]):
-        raise UnsupportedError("MaxPool with auto_pad SAME or indices output is not supported", where=where)
-    pads = tuple(a.get("pads", [0, 0, 0, 0]))
     return [
         O.Threshold(op.name, op.inputs, mid, dir=dirs, lo=lo, hi=hi, per="channel"),
-        O.PoolBits(pool.name or pool.output[0], (mid,), op.output, kernel=tuple(a["kernel_shape"]),
-                   strides=tuple(a.get("strides", [1, 1])), pads=(pads[0], pads[1], pads[2], pads[3]),
-                   dilations=tuple(a.get("dilations", [1, 1])), ceil_mode=bool(a.get("ceil_mode", 0)), is_max=is_max),
+        pool_bits(pool, (mid,), op.output, is_max),
     ]
 
 
