@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 
 from .backends.c.emit import render
-from .compiler import Compiled, lower
+from .compiler import lower
 from .errors import BnnccError
 from .reference import graph_input_name, run_reference
 from .targets import Target, load_target

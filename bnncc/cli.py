@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 

@@ -1,10 +1,8 @@
 """Unit tests of the identities the passes rely on, and of the pipeline's invariants."""
 
-import importlib
 import pkgutil
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 

@@ -19,6 +19,7 @@ from ...errors import BnnccError
 from ...ir import ops as O
 from ...ir.graph import Graph, conv_out_hw
 from ...ir.types import DType
+from ...passes.pack_bits import pack
 from ...resources import templates_dir
 from ...targets import Target
 from .memory import plan
@@ -150,7 +151,6 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         elif isinstance(op, O.PoolBits):
             a = ins[0]
             oh, ow, c = out.shape
-            from ...passes.pack_bits import pack
             L.update(ternary=int(a.dtype is DType.TERNARY), is_max=consts.words(pre + "is_max", pack(np.where(op.is_max, 1, -1), target.word_bits)),
                      shape=[a.shape[0], a.shape[1], c, op.kernel[0], op.kernel[1], op.strides[0], op.strides[1],
                             op.pads[0], op.pads[1], op.dilations[0], op.dilations[1], oh, ow])
