@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import BnnccError
+from .errors import BnnccError, first_line
 
 
 def _fail(msg: str) -> None:
@@ -22,13 +22,13 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except BnnccError as exc:
-            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            _fail(first_line(exc))
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             _fail("interrupted")
         except Exception as exc:  # a bug in bnncc: still one line, but say so
-            _fail(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            _fail(f"internal error ({type(exc).__name__}: {first_line(exc)}); "
                   "please report it with the model")
 
 

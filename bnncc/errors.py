@@ -15,3 +15,9 @@ class BnnccError(Exception):
 
 class UnsupportedError(BnnccError):
     """The model is valid ONNX but uses something bnncc cannot compile (yet)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type's name): for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

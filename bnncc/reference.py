@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .errors import BnnccError, UnsupportedError
+from .errors import BnnccError, UnsupportedError, first_line
 from .onnx_shapes import infer_shapes
 
 BIPOLAR_DOMAINS = ("onnx.brevitas", "qonnx.custom_op.general", "finn.custom_op.general")
@@ -202,8 +202,7 @@ def session(model: onnx.ModelProto):
     except BnnccError:
         raise
     except Exception as exc:  # onnxruntime's own messages are multi-line
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BnnccError(f"onnxruntime cannot load the model: {msg}") from None
+        raise BnnccError(f"onnxruntime cannot load the model: {first_line(exc)}") from None
 
 
 def graph_input_name(model: onnx.ModelProto) -> str:

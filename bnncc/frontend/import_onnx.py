@@ -273,7 +273,7 @@ class _Importer:
             in_perm=in_perm, out_perm=out_perm, acc_scale=acc_scale, acc_range=k,
             level=level))
         # after the quantizer: views, MaxPool, positive scaling
-        perm = ir_to_onnx(q_shape) if (acc is None or has_pool) else inverse(in_perm)
+        perm = out_perm
         onnx_shape = q_shape
         scale = level
         for n in post:

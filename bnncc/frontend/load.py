@@ -15,15 +15,14 @@ from pathlib import Path
 import onnx
 from onnx import external_data_helper
 
-from ..errors import BnnccError, UnsupportedError
+from ..errors import BnnccError, UnsupportedError, first_line
 from ..reference import graph_input_name
 
 MAX_FILE_BYTES = 2 * 1024**3
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return first_line(exc)[:300]
 
 
 def load(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
