@@ -2,7 +2,8 @@
 
 A generated model is sequential::
 
-    input -> [elementwise chain] -> binarizer
+    input -> [elementwise chain] -> binarizer        (or, with real_input: the chain
+                                                      feeds the first layer directly)
           -> (binary layer -> [MaxPool] -> chain -> binarizer -> [MaxPool]) * (L - 1)
           -> binary layer -> float tail -> [ArgMax | TopK indices]
 
@@ -253,9 +254,8 @@ def _mt_threshold(rng, per_channel: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- stages
 
 
-def _input_stage(g: _Graph, rng, shape: list[int], binarizer: str):
-    """Chain + binarizer on the graph input; returns (output, tie values per element,
-    probe, description).  Chain constants are dyadic so the tie inverts exactly."""
+def _input_ops(rng, shape: list[int]):
+    """An elementwise chain on the graph input with dyadic constants: (recipe, ops)."""
     rank, channels = len(shape), shape[1]
     full = tuple(shape)
     recipe = str(rng.choice(["none", "2x-1", "add", "affine", "sub-div"]))
@@ -274,6 +274,15 @@ def _input_stage(g: _Graph, rng, shape: list[int], binarizer: str):
         "affine": lambda: [("Mul", const("scale", per())), ("Add", const("offset", per()))],
         "sub-div": lambda: [("Sub", const("offset", per())), ("Div", const("scale", per()))],
     }[recipe]()
+    return recipe, ops
+
+
+def _input_stage(g: _Graph, rng, shape: list[int], binarizer: str):
+    """Chain + binarizer on the graph input; returns (output, tie values per element,
+    probe, description).  Chain constants are dyadic so the tie inverts exactly."""
+    rank, channels = len(shape), shape[1]
+    full = tuple(shape)
+    recipe, ops = _input_ops(rng, shape)
 
     if binarizer == "MultiThreshold":
         t_ch = _dyadic(rng, channels, -1, 1, 0.25)
@@ -438,10 +447,12 @@ def _flatten(g: _Graph, rng, x: str, shape: list[int]):
 
 
 def random_bnn(rng: np.random.Generator, kind: str = "dense", dialect: str = "onnx", *,
-               max_width: int = 70, max_layers: int = 4) -> BnnCase:
+               max_width: int = 70, max_layers: int = 4, real_input: bool = False) -> BnnCase:
     """A random sequential BNN of ``kind`` "dense" or "conv" whose binarizers follow
     ``dialect`` ("onnx", "qonnx", "finn" or "mixed"), with 8..16 inputs that include
-    exact ties; see the module docstring."""
+    exact ties; see the module docstring.  ``real_input``: the first layer takes the
+    (preprocessed) input as real values, and the samples are integers, so that every
+    float32 partial sum of that layer is exact and the result is order-free."""
     assert kind in KINDS and dialect in DIALECTS
     max_width = max(1, min(int(max_width), 70))
     g = _Graph()
@@ -450,6 +461,8 @@ def random_bnn(rng: np.random.Generator, kind: str = "dense", dialect: str = "on
     def pick() -> str:  # one binarizer for the whole model, or a fresh one each time
         return fixed or str(rng.choice(_BINARIZERS[dialect]))
     n_layers = int(rng.integers(1, max(1, min(max_layers, 4)) + 1))
+    if real_input:
+        n_layers = max(n_layers, 2)  # a real-input layer alone has no binary part
     n_conv = int(rng.integers(1, n_layers + 1)) if kind == "conv" else 0
     if kind == "conv":
         shape = [1, _size(rng, 1, min(max_width, 8) if rng.random() < 0.7 else max_width),
@@ -458,10 +471,16 @@ def random_bnn(rng: np.random.Generator, kind: str = "dense", dialect: str = "on
         shape = [1, _size(rng, 1, max_width)]
     in_shape = list(shape)
 
-    binarizer = pick()
-    x, tie, probe, desc = _input_stage(g, rng, shape, binarizer)
-    probes, parts = [probe], [f"{kind}/{dialect}", desc]
-    may_be_zero = binarizer == "Sign"  # can the next layer's inputs be 0?
+    if real_input:
+        recipe, ops = _input_ops(rng, shape)
+        x = _emit_chain(g, "input", ops)
+        probes, parts = [], [f"{kind}/{dialect}", f"in{shape[1:]} real {recipe}:{_chain_desc(ops)}"]
+        may_be_zero = True  # real inputs: no parity on the accumulator
+    else:
+        binarizer = pick()
+        x, tie, probe, desc = _input_stage(g, rng, shape, binarizer)
+        probes, parts = [probe], [f"{kind}/{dialect}", desc]
+        may_be_zero = binarizer == "Sign"  # can the next layer's inputs be 0?
 
     for layer in range(1, n_layers + 1):
         last = layer == n_layers
@@ -532,7 +551,17 @@ def random_bnn(rng: np.random.Generator, kind: str = "dense", dialect: str = "on
     opsets = [helper.make_opsetid("", 13)] + [helper.make_opsetid(d, 1) for d in sorted(g.domains)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="bnncc-tests")
     model.ir_version = 8
-    return BnnCase(model, _inputs(rng, in_shape, tie), " | ".join(parts), probes)
+    inputs = _integer_inputs(rng, in_shape) if real_input else _inputs(rng, in_shape, tie)
+    return BnnCase(model, inputs, " | ".join(parts), probes)
+
+
+def _integer_inputs(rng, shape: list[int]) -> np.ndarray:
+    """8..16 integer-valued samples (pixels 0..255, small signed, or 0/1); sample 0 is 0."""
+    n = int(rng.integers(8, 17))
+    lo, hi = [(0, 256), (-8, 9), (0, 2)][int(rng.integers(3))]
+    x = rng.integers(lo, hi, size=(n, *shape[1:])).astype(F32)
+    x[0] = 0
+    return x
 
 
 def _inputs(rng, shape: list[int], tie: np.ndarray) -> np.ndarray:
@@ -557,8 +586,10 @@ def bnn_cases(draw, kinds=KINDS, dialects=("onnx",)):
     dialect = draw(st.sampled_from(dialects))
     max_layers = draw(st.integers(1, 4))
     max_width = draw(st.integers(1, 70))
+    real_input = draw(st.sampled_from((False, False, False, True)))
     seed = draw(st.integers(0, 2**32 - 1))
-    case = random_bnn(np.random.default_rng(seed), kind, dialect, max_width=max_width, max_layers=max_layers)
+    case = random_bnn(np.random.default_rng(seed), kind, dialect, max_width=max_width, max_layers=max_layers,
+                      real_input=real_input)
     case.recipe = (f"random_bnn(np.random.default_rng({seed}), {kind!r}, {dialect!r}, "
-                   f"max_width={max_width}, max_layers={max_layers}): {case.description}")
+                   f"max_width={max_width}, max_layers={max_layers}, real_input={real_input}): {case.description}")
     return case

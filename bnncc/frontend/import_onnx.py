@@ -14,6 +14,10 @@ one node.  The path is cut at the linear layers (MatMul, Gemm, Conv) into:
   sum (checked here), so the reference's float accumulator equals our integer one.
 * The tail (after the last linear layer) is a ``FloatChain`` to the float output,
   optionally followed by ArgMax or TopK(k=1) indices.
+* The first layer may take real values (no quantizer between the graph input and it):
+  its input chain must be elementwise (``FloatChain`` role ``input_real``) and the
+  layer accumulates in float32 (``acc="float"``).
+* Transpose is a view only after a quantizer (it permutes the packed order).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from .pooling import pool_bits
 
 QUANTIZERS = {"Sign", "BipolarQuant", "MultiThreshold", "Quant", "IntQuant"}
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "Neg"}
-VIEWS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+VIEWS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
 LINEAR = {"MatMul", "Gemm", "Conv"}
 HEADS = {"ArgMax", "TopK"}
 
@@ -184,15 +188,25 @@ class _Importer:
             chain, end = self.collect_chain(cur)
             qpos = max((k for k, n in enumerate(chain) if self.classify(n) == "quantizer"), default=-1)
             if end is not None and self.classify(end) == "linear":
-                if qpos < 0:
+                if qpos < 0 and acc is not None:
                     raise UnsupportedError(
-                        "input is real-valued (not binarized): bnncc needs a Sign/BipolarQuant/MultiThreshold before each binary layer",
-                        where=_where(end))
+                        "input is real-valued (not binarized): bnncc needs a Sign/BipolarQuant/MultiThreshold before each "
+                        "binary layer after the first", where=_where(end))
+                if qpos < 0:
+                    ir_x, perm, onnx_shape = self.emit_real_input(chain, cur, ir_cur)
+                    ir_cur, cur, acc = self.emit_linear(end, ir_x, 1.0, perm, onnx_shape, real=True)
+                    continue
                 ir_bin, level, perm, onnx_shape = self.emit_activation(chain[: qpos + 1], chain[qpos + 1:], cur, ir_cur, acc)
                 ir_cur, cur, acc = self.emit_linear(end, ir_bin, level, perm, onnx_shape)
                 continue
             if acc is None:
                 raise UnsupportedError("the graph has no binary MatMul, Gemm or Conv layer", where=self.name)
+            if self.tensors[acc[0]].dtype is DType.FLOAT32 and qpos < 0:
+                raise UnsupportedError("the only layer takes a real-valued input: there is no binary layer to compile",
+                                       where=self.name)
+            for n in (chain if qpos < 0 else chain[: qpos + 1]):
+                if n.op_type == "Transpose":
+                    raise UnsupportedError("Transpose is supported only after a quantizer", where=_where(n))
             # the end: graph output, possibly through a head
             if qpos >= 0:
                 ir_bin, level, perm, onnx_shape = self.emit_activation(chain[: qpos + 1], chain[qpos + 1:], cur, ir_cur, acc)
@@ -233,10 +247,33 @@ class _Importer:
             chain.append(node)
             t = node.output[0]
 
+    def emit_real_input(self, chain, onnx_in, ir_in):
+        """The graph input, through elementwise float ops, into a real-input layer.
+        Returns the IR float tensor, its IR->ONNX index map and ONNX shape."""
+        for n in chain:
+            if self.classify(n) not in ("view", "elementwise") or n.op_type == "Transpose":
+                raise UnsupportedError(f"{n.op_type} before a layer with real-valued input is not supported "
+                                       "(only reshapes and elementwise ops)", where=_where(n))
+        last = chain[-1].output[0] if chain else onnx_in
+        shape = self.shape(last)
+        out_perm = ir_to_onnx(shape)
+        out = self.new(TensorType(ir_shape(shape), DType.FLOAT32), "x")
+        if not chain:
+            self.ops.append(O.FloatSteps("input_layout", (ir_in,), out, steps=(), src=out_perm))
+        else:
+            self.ops.append(O.FloatChain(
+                chain[0].name or chain[0].output[0], (ir_in,), out, role="input_real", nodes=tuple(chain),
+                consts=self.consts, opsets=self.opsets, onnx_in=onnx_in, onnx_in_shape=self.shape(onnx_in),
+                onnx_out=last, onnx_out_shape=shape, out_perm=out_perm))
+        return out, out_perm, shape
+
     def emit_activation(self, pre, post, onnx_in, ir_in, acc):
         """FloatChain up to the quantizer, then the ops of ``post``.  Returns the IR
         binary tensor, its level (magnitude), the IR->ONNX index map of the tensor that
         leaves ``post`` and that tensor's ONNX shape."""
+        for n in pre:
+            if n.op_type == "Transpose":
+                raise UnsupportedError("Transpose is supported only after a quantizer", where=_where(n))
         qout = pre[-1].output[0]
         q_shape = self.shape(qout, pre[-1])
         has_pool = any(self.classify(n) == "pool" for n in pre)
@@ -278,6 +315,8 @@ class _Importer:
         scale = level
         for n in post:
             kind = self.classify(n)
+            if n.op_type == "Transpose":
+                perm = _transposed(perm, onnx_shape, _attrs(n).get("perm"))
             if kind == "view":
                 onnx_shape = self.shape(n.output[0], n)
                 continue
@@ -348,7 +387,7 @@ class _Importer:
             raise UnsupportedError(f"weights are not binary (±b per output channel): they contain {bad}", where=_where(node))
         return np.where(w > 0, 1, -1).astype(np.int8), b
 
-    def emit_linear(self, node, ir_bin, level_scale, perm, onnx_shape):
+    def emit_linear(self, node, ir_bin, level_scale, perm, onnx_shape, real=False):
         a = _attrs(node)
         bias = None
         if node.op_type == "MatMul":
@@ -394,12 +433,13 @@ class _Importer:
         step = np.float32(alpha) * np.float32(level_scale) * b.astype(np.float32)
         # Conv adds its bias after the whole sum (like MatMul + Add); Gemm starts from the
         # bias and adds partial sums block by block, so its bias must keep them exact.
-        if not sums_exact(step, k, bias if node.op_type == "Gemm" else None):
+        if not real and not sums_exact(step, k, bias if node.op_type == "Gemm" else None):
             raise UnsupportedError(
                 "weight/activation scales (or bias) make the float32 accumulator inexact; "
                 "bnncc needs every partial sum to be exact (e.g. power-of-two scales)", where=_where(node))
         acc_ir_shape = ir_shape(acc_shape)
-        acc_ir = self.new(TensorType(acc_ir_shape, DType.INT32), "acc")
+        acc_ir = self.new(TensorType(acc_ir_shape, DType.FLOAT32 if real else DType.INT32), "acc")
+        mode = "float" if real else "dot"
         if node.op_type == "Conv":
             kh, kw = weight.shape[1:3]
             pads = tuple(a.get("pads", [0, 0, 0, 0]))
@@ -411,9 +451,9 @@ class _Importer:
             elif ap not in ("NOTSET", "VALID"):
                 raise UnsupportedError(f"Conv auto_pad={ap} is not supported", where=_where(node))
             op = O.Conv2d(node.name or acc_onnx, (ir_bin,), acc_ir, weight=weight, strides=strides,
-                          pads=(pads[0], pads[1], pads[2], pads[3]), dilations=dil)
+                          pads=(pads[0], pads[1], pads[2], pads[3]), dilations=dil, acc=mode)
         else:
-            op = O.Dense(node.name or acc_onnx, (ir_bin,), acc_ir, weight=weight)
+            op = O.Dense(node.name or acc_onnx, (ir_bin,), acc_ir, weight=weight, acc=mode)
         self.ops.append(op)
         in_perm = inverse(ir_to_onnx(acc_shape))  # ONNX flat i <- IR flat in_perm[i]
         nper = acc_shape[1]
@@ -460,6 +500,13 @@ class _Importer:
         out = self.new(TensorType((1,), DType.INT64), "index")
         self.ops.append(O.ArgMax(node.name or out_name, (ir_logits,), out))
         return out
+
+
+def _transposed(perm: np.ndarray, shape, axes) -> np.ndarray:
+    """The IR->ONNX map after ``Transpose(axes)`` of a tensor of ONNX shape ``shape``."""
+    src = np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+    src = src.transpose(axes if axes is not None else None).reshape(-1)  # Y flat m <- X flat src[m]
+    return inverse(src)[perm]
 
 
 def _same_pads(hw, k, s, d, mode):

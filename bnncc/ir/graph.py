@@ -11,6 +11,8 @@ from ..errors import BnnccError
 from . import ops as O
 from .types import DType, TensorType
 
+STEP_KINDS = ("add", "sub", "rsub", "mul", "div", "rdiv", "max", "min")
+
 
 @dataclass(frozen=True)
 class Graph:
@@ -65,8 +67,20 @@ def verify(g: Graph) -> Graph:
 def _verify_op(op, ins, out):
     if isinstance(op, O.FloatChain):
         _check(len(ins) == 1, op, "takes one input")
-        _check(op.role in ("input", "activation", "tail"), op, f"bad role {op.role}")
-        _check(ins[0].dtype is (DType.FLOAT32 if op.role == "input" else DType.INT32), op, "input dtype does not fit role")
+        _check(op.role in ("input", "input_real", "activation", "tail"), op, f"bad role {op.role}")
+        if op.role.startswith("input"):
+            _check(ins[0].dtype is DType.FLOAT32, op, "input dtype does not fit role")
+        else:
+            _check(ins[0].dtype in (DType.INT32, DType.FLOAT32), op, "input dtype does not fit role")
+        if op.role == "input_real":
+            _check(out.dtype is DType.FLOAT32, op, "an input_real chain produces float32")
+        elif op.role != "tail":
+            _check(out.dtype.is_binary, op, "a chain ending in a quantizer produces a binary tensor")
+    elif isinstance(op, O.FloatSteps):
+        _check(ins[0].dtype is DType.FLOAT32 and out.dtype is DType.FLOAT32, op, "float32 -> float32")
+        _check(op.src is not None and np.array_equal(np.sort(op.src), np.arange(out.numel)), op, "src is a permutation")
+        for kind, c in op.steps:
+            _check(kind in STEP_KINDS and c.shape == (out.numel,), op, f"bad step {kind}")
     elif isinstance(op, O.BinarizeInput):
         n = out.numel
         _check(ins[0].dtype is DType.FLOAT32 and out.dtype.is_binary, op, "float32 -> binary")
@@ -76,10 +90,13 @@ def _verify_op(op, ins, out):
         _check(np.array_equal(np.sort(op.perm), np.arange(n)), op, "perm is not a permutation")
     elif isinstance(op, (O.Dense, O.Conv2d)):
         a = ins[0]
-        _check(a.dtype.is_binary, op, f"input must be binary, got {a}")
-        _check(out.dtype is DType.INT32, op, "output must be int32")
+        _check(op.acc in ("dot", "xor_popcount", "float"), op, f"bad acc {op.acc}")
+        if op.acc == "float":
+            _check(a.dtype is DType.FLOAT32 and out.dtype is DType.FLOAT32, op, "acc=float maps float32 -> float32")
+        else:
+            _check(a.dtype.is_binary, op, f"input must be binary, got {a}")
+            _check(out.dtype is DType.INT32, op, "output must be int32")
         _check(_pm1(op.weight), op, "weights must be ±1")
-        _check(op.acc in ("dot", "xor_popcount"), op, f"bad acc {op.acc}")
         if op.acc == "xor_popcount":
             _check(a.dtype is DType.BIPOLAR, op, "xor_popcount needs a bipolar input")
         if isinstance(op, O.Dense):
@@ -92,17 +109,23 @@ def _verify_op(op, ins, out):
             _check(out.shape == (oh, ow, co), op, f"output {out} should be ({oh}, {ow}, {co})")
             if op.acc == "xor_popcount":
                 _check(op.pads == (0, 0, 0, 0), op, "xor_popcount cannot see padding")
-        if op.packed is not None:
+        if op.packed is not None and op.acc == "float":
+            wb = op.packed.dtype.itemsize * 8
+            n = a.numel if isinstance(op, O.Dense) else a.channels
+            _check(op.packed.shape[-1] == -(-n // wb), op, "packed weights do not match the input size")
+        elif op.packed is not None:
             words = a.plane_words if isinstance(op, O.Dense) else a.words_per_pixel
             _check(a.word_bits and op.packed.shape[-1] == words, op, "packed weights do not match input words")
     elif isinstance(op, O.Threshold):
-        _check(ins[0].dtype is DType.INT32 and out.dtype.is_binary, op, "int32 -> binary")
+        _check(ins[0].dtype in (DType.INT32, DType.FLOAT32) and out.dtype.is_binary, op, "int32/float32 -> binary")
+        _check(op.lo.dtype == op.hi.dtype == (np.float32 if ins[0].dtype is DType.FLOAT32 else np.int32), op,
+               "lo/hi have the input's type")
         _check(ins[0].shape == out.shape, op, "shape preserved")
         n = out.channels if op.per == "channel" else out.numel
         for a in (op.dir, op.lo, op.hi):
             _check(a is not None and a.shape == (n,), op, f"parameter arrays must have {n} entries")
         _check(np.isin(op.dir, (-1, 1)).all(), op, "dir must be ±1")
-        _check((op.lo.astype(np.int64) <= op.hi).all(), op, "lo <= hi")
+        _check((op.lo.astype(np.float64) <= op.hi).all(), op, "lo <= hi")
         if out.dtype is DType.BIPOLAR:
             _check(np.array_equal(op.lo, op.hi), op, "a bipolar output needs lo == hi")
     elif isinstance(op, O.PoolBits):
@@ -168,6 +191,8 @@ def dump(g: Graph) -> str:
         elif isinstance(op, O.PoolBits):
             attrs += [f"kernel={op.kernel}", f"strides={op.strides}", f"pads={op.pads}",
                       f"min_channels={int((~op.is_max).sum())}"]
+        elif isinstance(op, O.FloatSteps):
+            attrs.append("steps=[" + ", ".join(s for s, _ in op.steps) + "]")
         elif isinstance(op, O.AffineOut):
             attrs.append(f"lut={op.lut.shape}" if op.lut is not None else "steps=[" + ", ".join(s for s, _ in op.steps) + "]")
         elif isinstance(op, O.Unpack):

@@ -25,7 +25,7 @@ def run(g: Graph, x: np.ndarray) -> np.ndarray:
 
 def float_chain(op: O.FloatChain, x):
     flat = np.asarray(x).reshape(-1)
-    if op.role == "input":
+    if op.role.startswith("input"):
         onnx_x = flat.astype(np.float32)
     else:
         onnx_x = flat[op.in_perm].astype(np.float32) * op.acc_scale
@@ -33,7 +33,16 @@ def float_chain(op: O.FloatChain, x):
     y = y.reshape(-1)
     if op.role == "tail":
         return y.astype(np.float32)
+    if op.role == "input_real":
+        return y[op.out_perm].astype(np.float32)
     return np.sign(y[op.out_perm]).astype(np.int8)
+
+
+def float_steps(op: O.FloatSteps, x):
+    v = np.asarray(x, dtype=np.float32).reshape(-1)
+    for kind, c in op.steps:
+        v = apply_step(kind, v, c)
+    return v[op.src]
 
 
 def binarize_input(op: O.BinarizeInput, x):
@@ -45,6 +54,12 @@ def binarize_input(op: O.BinarizeInput, x):
 
 
 def dense(op: O.Dense, a):
+    if op.acc == "float":
+        x = np.asarray(a, dtype=np.float32).reshape(-1)
+        acc = np.zeros(op.weight.shape[0], dtype=np.float32)
+        for k in range(x.size):  # the summation order is part of the semantics
+            acc = (acc + op.weight[:, k].astype(np.float32) * x[k]).astype(np.float32)
+        return acc
     a = np.asarray(a, dtype=np.int64).reshape(-1)
     dot = op.weight.astype(np.int64) @ a
     if op.acc == "xor_popcount":
@@ -70,6 +85,19 @@ def _windows(a, kernel, strides, pads, dilations, out_hw, fill):
 def conv2d(op: O.Conv2d, a):
     co, kh, kw, ci = op.weight.shape
     oh, ow = conv_out_hw(a.shape[0], a.shape[1], (kh, kw), op.strides, op.pads, op.dilations, False)
+    if op.acc == "float":
+        # ky, kx, ci order; a padded tap adds nothing (the kernel skips it)
+        geo = ((kh, kw), op.strides, op.pads, op.dilations, (oh, ow))
+        win = _windows(np.asarray(a, dtype=np.float32), *geo, 0)
+        inside = _windows(np.ones(a.shape[:2] + (1,), dtype=bool), *geo, False)
+        acc = np.zeros((oh, ow, co), dtype=np.float32)
+        w = op.weight.astype(np.float32)
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(ci):
+                    x = win[:, :, i, j, c][:, :, None]
+                    acc = np.where(inside[:, :, i, j], (acc + x * w[None, None, :, i, j, c]).astype(np.float32), acc)
+        return acc.astype(np.float32)
     win = _windows(np.asarray(a, dtype=np.int64), (kh, kw), op.strides, op.pads, op.dilations, (oh, ow), 0)
     dot = np.einsum("yxijc,oijc->yxo", win, op.weight.astype(np.int64))
     if op.acc == "xor_popcount":
@@ -78,7 +106,7 @@ def conv2d(op: O.Conv2d, a):
 
 
 def threshold(op: O.Threshold, x):
-    x = np.asarray(x, dtype=np.int64)
+    x = np.asarray(x, dtype=np.float32 if op.lo.dtype == np.float32 else np.int64)
     shape = x.shape
     flat = x.reshape(-1, shape[-1]) if op.per == "channel" else x.reshape(1, -1)
     val = (flat >= op.hi).astype(np.int8) + (flat >= op.lo).astype(np.int8) - 1
@@ -137,6 +165,7 @@ def argmax(op: O.ArgMax, v):
 EVAL = {
     O.FloatChain: float_chain,
     O.BinarizeInput: binarize_input,
+    O.FloatSteps: float_steps,
     O.Dense: dense,
     O.Conv2d: conv2d,
     O.Threshold: threshold,

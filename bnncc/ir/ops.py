@@ -7,8 +7,8 @@ their meaning is given by the matching function in ``bnncc.ir.interp``.
 Lifecycle: the front-end emits ``FloatChain`` (an untouched piece of the ONNX graph
 whose float semantics only onnxruntime defines), ``Dense``, ``Conv2d`` and ``ArgMax``.
 Passes replace every ``FloatChain`` by exact integer/bit ops (``BinarizeInput``,
-``Threshold``, ``PoolBits``, ``AffineOut``, ``Unpack``); backends accept no
-``FloatChain``.
+``Threshold``, ``PoolBits``, ``AffineOut``, ``Unpack``) or, before a first layer with a
+real-valued input, by ``FloatSteps``; backends accept no ``FloatChain``.
 """
 
 from __future__ import annotations
@@ -35,13 +35,17 @@ class FloatChain(Op):
     """A run of ONNX nodes applied to one activation, kept verbatim.
 
     ``role`` says where it sits: ``input`` (graph input -> first binary layer),
-    ``activation`` (accumulator -> next binary layer) or ``tail`` (accumulator -> output).
+    ``input_real`` (graph input -> a first layer that takes real values: elementwise
+    float ops, no quantizer; the output is float32), ``activation`` (accumulator -> next
+    binary layer) or ``tail`` (accumulator -> output).
     The IR input is converted to the ONNX tensor ``onnx_in`` (shape ``onnx_in_shape``,
-    batch 1 included) as: float input as is; an int32 accumulator in channel-last order
-    is put in ONNX order (``in_perm``) and multiplied by ``acc_scale`` (one factor per
-    ONNX element: activation level x weight magnitude; the importer checks that every
-    partial sum stays exact in float32).  The output is the quantizer's
-    output, mapped to the IR layout with ``out_perm`` (views after it are not part of it).
+    batch 1 included) as: float input as is; an accumulator (int32, or float32 after a
+    real-input layer) in channel-last order is put in ONNX order (``in_perm``) and
+    multiplied by ``acc_scale`` (one factor per ONNX element: activation level x weight
+    magnitude; for int32 the importer checks that every partial sum stays exact in
+    float32).  The output is the quantizer's output (or the float values for
+    ``input_real``), mapped to the IR layout with ``out_perm`` (views after it are not
+    part of it).
     """
 
     role: str = "activation"
@@ -79,11 +83,27 @@ class BinarizeInput(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class FloatSteps(Op):
+    """float32 -> float32, elementwise, then into the IR layout: output element i is
+    input element ``src[i]`` (ONNX order) after each step ``(op, const)`` (the same
+    step kinds as ``AffineOut``; const has one float32 per input element), each rounded
+    to float32 in order.  The graph input's own preprocessing before a real-input layer."""
+
+    steps: tuple = ()
+    src: np.ndarray = None
+
+
+@dataclass(frozen=True, eq=False)
 class Dense(Op):
     """Binary fully connected layer.  ``weight`` int8 [N, K] of ±1, columns in the
     channel-last order of the input tensor.  Output int32 [N]:
     ``acc="dot"``: the exact dot product sum_k a_k w_nk (a_k in {-1, 0, +1});
-    ``acc="xor_popcount"``: q = popcount(a XOR w) for bipolar inputs (dot = K - 2q)."""
+    ``acc="xor_popcount"``: q = popcount(a XOR w) for bipolar inputs (dot = K - 2q).
+    ``acc="float"`` (a first layer with a real-valued float32 input): float32 output
+    acc_n = (((0 + w_n0 x_0) + w_n1 x_1) + ...), summed in k order, each addition
+    rounded to float32 (w x is x or -x, exact).  Exact whenever every partial sum is
+    representable (e.g. integer pixels with K * max|x| < 2**24); otherwise it may differ
+    from another summation order by at most K * 2**-24 * sum|x| (the classic bound)."""
 
     weight: np.ndarray = None
     acc: str = "dot"
@@ -94,7 +114,8 @@ class Dense(Op):
 class Conv2d(Op):
     """Binary 2-D convolution, channel-last.  ``weight`` int8 [Cout, kh, kw, Cin] of ±1;
     zero padding contributes 0 (neither +1 nor -1).  Output int32 [OH, OW, Cout] with
-    the same ``acc`` meaning as ``Dense`` (``xor_popcount`` only without padding)."""
+    the same ``acc`` meaning as ``Dense`` (``xor_popcount`` only without padding;
+    ``float``: summed over ky, then kx, then ci, padded taps skipped)."""
 
     weight: np.ndarray = None
     strides: tuple[int, int] = (1, 1)
@@ -106,14 +127,16 @@ class Conv2d(Op):
 
 @dataclass(frozen=True, eq=False)
 class Threshold(Op):
-    """int32 accumulator -> binary activation.  Per channel (``per="channel"``) or per
+    """Accumulator -> binary activation.  Per channel (``per="channel"``) or per
     element of the channel-last tensor (``per="element"``): with ge_lo = x >= lo,
     ge_hi = x >= hi, lo <= hi: out = dir * (ge_hi + ge_lo - 1), dir in {-1, +1}.
-    Constant channels use lo = hi = INT32_MIN (always +dir) or INT32_MAX (always -dir)."""
+    int32 input, int32 lo/hi: constant channels use lo = hi = INT32_MIN (always +dir)
+    or INT32_MAX (always -dir).  float32 input (after a real-input layer), float32
+    lo/hi: constants use -inf (always true) and +inf (false for every finite x)."""
 
     dir: np.ndarray = None  # int8
-    lo: np.ndarray = None   # int32
-    hi: np.ndarray = None   # int32
+    lo: np.ndarray = None   # int32 or float32, the input's type
+    hi: np.ndarray = None
     per: str = "channel"
 
 

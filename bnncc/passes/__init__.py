@@ -4,8 +4,8 @@ ONNX-level passes take and return an ``onnx.ModelProto``; IR passes take and ret
 ``Graph`` and never mutate their input.  ``ir.verify`` runs after every IR pass.
 """
 
-from . import (binarize_input, fuse_sign_threshold, lower_float_tail, onnx_eliminate_dead,
-               onnx_fold_constants, pack_bits, xnor_popcount)
+from . import (binarize_input, fuse_sign_threshold, lower_float_tail, lower_input_steps, onnx_eliminate_dead,
+               onnx_fold_constants, pack_bits, threshold_real_layer, xnor_popcount)
 
 ONNX_PIPELINE = (
     ("fold_constants", onnx_fold_constants.run),
@@ -14,6 +14,8 @@ ONNX_PIPELINE = (
 
 IR_PIPELINE = (
     ("binarize_input", binarize_input.run),
+    ("lower_input_steps", lower_input_steps.run),
+    ("threshold_real_layer", threshold_real_layer.run),
     ("fuse_sign_threshold", fuse_sign_threshold.run),
     ("lower_float_tail", lower_float_tail.run),
     ("xnor_popcount", xnor_popcount.run),

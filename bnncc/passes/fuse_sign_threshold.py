@@ -1,7 +1,8 @@
 """Pass: a float chain after a binary layer (BatchNorm, bias, scale, ..., then Sign,
 BipolarQuant, MultiThreshold or bipolar Quant) becomes an integer ``Threshold``.
 
-Matches: ``FloatChain`` ops with role ``activation``.
+Matches: ``FloatChain`` ops with role ``activation`` on an int32 accumulator (after a
+real-input layer the accumulator is float32: ``threshold_real_layer``).
 
 Identity: the accumulator x is an integer with |x| <= K (and x = K mod 2 when the
 layer's input is bipolar and unpadded: x = K - 2 popcount(a XOR w)).  The chain is a
@@ -91,7 +92,7 @@ def thresholds(xs: np.ndarray, q: np.ndarray, where: str):
     return dirs, lo.astype(np.int32), hi.astype(np.int32)
 
 
-def _per_channel(arrs, shape):
+def per_channel(arrs, shape):
     """Collapse per-element arrays (channel-last order) to per-channel when possible."""
     c = shape[-1]
     out = []
@@ -113,7 +114,7 @@ def _lower(g: Graph, op: O.FloatChain, tensors: dict) -> list[O.Op]:
     if not pools:
         dirs, lo, hi = thresholds(xs, q, where)
         # ONNX output element i is ONNX input element i; IR element j is ONNX out_perm[j]
-        arrs, per = _per_channel((dirs[op.out_perm], lo[op.out_perm], hi[op.out_perm]), acc_t.shape)
+        arrs, per = per_channel((dirs[op.out_perm], lo[op.out_perm], hi[op.out_perm]), acc_t.shape)
         ternary = bool((arrs[1] != arrs[2]).any())
         tensors[op.output] = dataclasses.replace(tensors[op.output], dtype=DType.TERNARY if ternary else DType.BIPOLAR)
         return [O.Threshold(op.name, op.inputs, op.output, dir=arrs[0], lo=arrs[1], hi=arrs[2], per=per)]
@@ -150,7 +151,7 @@ def run(g: Graph, options=None) -> Graph:
     tensors = dict(g.tensors)
     new_ops: list[O.Op] = []
     for op in g.ops:
-        if isinstance(op, O.FloatChain) and op.role == "activation":
+        if isinstance(op, O.FloatChain) and op.role == "activation" and g.tensors[op.inputs[0]].dtype is DType.INT32:
             # reachable() looks at the producer's input type, which earlier rewrites may have narrowed
             cur = g.replace(tensors=tensors, ops=tuple(new_ops) + (op,))
             new_ops.extend(_lower(cur, op, tensors))

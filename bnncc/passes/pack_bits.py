@@ -7,7 +7,8 @@ Identity: bit(+1) = 1, bit(-1) = 0, channel c of a pixel in word c // W, bit c %
 (LSB first); each pixel starts a new word and unused tail bits are 0 in activations
 and weights alike, so they add nothing to popcount(a XOR w) and the masked popcounts
 of the ternary kernels.  A Dense layer reading a (H, W, C) map packs its weight
-columns the same way, pixel by pixel.
+columns the same way, pixel by pixel.  A layer with real (float32) input packs only
+its weight signs: a Dense one along its K inputs in order, a Conv one per tap along Cin.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def run(g: Graph, options=None) -> Graph:
     tensors = {n: (dataclasses.replace(t, word_bits=wb) if t.dtype.is_binary else t) for n, t in g.tensors.items()}
     ops = []
     for op in g.ops:
-        if isinstance(op, O.Dense):
+        if isinstance(op, O.Dense) and op.acc == "float":  # real input: sign bits in input order
+            op = dataclasses.replace(op, packed=pack(op.weight, wb))
+        elif isinstance(op, O.Dense):
             in_t = tensors[op.inputs[0]]
             w = op.weight.reshape((op.weight.shape[0], in_t.pixels, in_t.channels))
             op = dataclasses.replace(op, packed=pack(w, wb).reshape(op.weight.shape[0], -1))

@@ -78,6 +78,47 @@ static inline int32_t bnn_get_bit(const bnn_word_t *plane, int32_t wpp, int32_t 
     return (int32_t)((plane[p * wpp + c / BNN_WORD_BITS] >> (c % BNN_WORD_BITS)) & 1u);
 }
 
+/* ---- float32 steps -----------------------------------------------------------
+ * One float32 operation with a constant per step, rounded each time (the library is
+ * built with -ffp-contract=off); constant i of a step is c[i * stride] (stride 0:
+ * one value for all elements). */
+enum { BNN_ADD, BNN_SUB, BNN_RSUB, BNN_MUL, BNN_DIV, BNN_RDIV, BNN_MAX, BNN_MIN };
+
+typedef struct {
+    int32_t op;
+    int32_t stride;
+    const float *c;
+} bnn_step;
+
+static inline float bnn_apply_steps(float v, int32_t i, const bnn_step *steps, int32_t n_steps)
+{
+    int32_t k;
+    for (k = 0; k < n_steps; ++k) {
+        const float k_c = steps[k].c[i * steps[k].stride];
+        switch (steps[k].op) {
+        case BNN_ADD: v = v + k_c; break;
+        case BNN_SUB: v = v - k_c; break;
+        case BNN_RSUB: v = k_c - v; break;
+        case BNN_MUL: v = v * k_c; break;
+        case BNN_DIV: v = v / k_c; break;
+        case BNN_RDIV: v = k_c / v; break;
+        case BNN_MAX: v = v > k_c ? v : k_c; break;
+        default: v = v < k_c ? v : k_c; break;
+        }
+    }
+    return v;
+}
+
+/* ---- real input: preprocessing into channel-last order ----------------------
+ * out[p * C + c] = steps(x[c * P + p]), x in ONNX (NCHW) order. */
+static inline void bnn_float_steps(const float *x, int32_t P, int32_t C, const bnn_step *steps, int32_t n_steps, float *out)
+{
+    int32_t p, c;
+    for (p = 0; p < P; ++p)
+        for (c = 0; c < C; ++c)
+            out[p * C + c] = bnn_apply_steps(x[c * P + p], c * P + p, steps, n_steps);
+}
+
 /* ---- float input -> binary ------------------------------------------------
  * Element (p, c) of the output (P pixels, C channels, channel-last) reads input
  * x[c * P + p] (ONNX NCHW order; P = 1 for a vector).  Rule r (r = that index, or 0
@@ -126,10 +167,53 @@ static inline void bnn_dense(const bnn_word_t *in, int32_t n_words, int32_t K, i
     }
 }
 
+/* ---- real-input dense: x float32 times ±1 weights (sign bits, K in order) -----
+ * acc[n] = (((0 + s_n0 x_0) + s_n1 x_1) + ...), each addition rounded to float32. */
+static inline void bnn_dense_f32(const float *x, int32_t K, const bnn_word_t *w, int32_t N, float *acc)
+{
+    const int32_t wpr = BNN_WORDS(K);
+    int32_t n, k;
+    for (n = 0; n < N; ++n) {
+        const bnn_word_t *row = w + n * wpr;
+        float s = 0.0f;
+        for (k = 0; k < K; ++k) s += bnn_get_bit(row, 0, 0, k) ? x[k] : -x[k];
+        acc[n] = s;
+    }
+}
+
 /* ---- binary 2-D convolution, channel-last, zero padding skipped ---------- */
 typedef struct {
     int32_t H, W, Cin, Cout, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW;
 } bnn_conv_shape;
+
+/* real-input convolution: float32 channel-last input, sign bits per tap along Cin,
+ * summed over ky, kx, ci in that order; padded taps are skipped */
+static inline void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bnn_conv_shape *s, float *acc)
+{
+    const int32_t wpp = BNN_WORDS(s->Cin);
+    int32_t oy, ox, co, ky, kx, ci;
+    for (oy = 0; oy < s->OH; ++oy) {
+        for (ox = 0; ox < s->OW; ++ox) {
+            for (co = 0; co < s->Cout; ++co) {
+                float sum = 0.0f;
+                for (ky = 0; ky < s->KH; ++ky) {
+                    const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
+                    if (iy < 0 || iy >= s->H) continue;
+                    for (kx = 0; kx < s->KW; ++kx) {
+                        const int32_t ix = ox * s->SW - s->PL + kx * s->DW;
+                        const float *a;
+                        const bnn_word_t *b;
+                        if (ix < 0 || ix >= s->W) continue;
+                        a = in + (iy * s->W + ix) * s->Cin;
+                        b = w + ((co * s->KH + ky) * s->KW + kx) * wpp;
+                        for (ci = 0; ci < s->Cin; ++ci) sum += bnn_get_bit(b, 0, 0, ci) ? a[ci] : -a[ci];
+                    }
+                }
+                acc[(oy * s->OW + ox) * s->Cout + co] = sum;
+            }
+        }
+    }
+}
 
 static inline void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
                        const bnn_conv_shape *s, int32_t mode, int32_t *acc)
@@ -186,6 +270,23 @@ static inline void bnn_threshold(const int32_t *acc, int32_t P, int32_t C, int32
     }
 }
 
+/* the same on the float32 accumulator of a real-input layer (lo, hi may be +-inf) */
+static inline void bnn_threshold_f32(const float *acc, int32_t P, int32_t C, int32_t per_element,
+                              const int8_t *dir, const float *lo, const float *hi,
+                              int32_t ternary, bnn_word_t *out)
+{
+    const int32_t wpp = BNN_WORDS(C);
+    int32_t p, c;
+    bnn_clear(out, (ternary ? 2 : 1) * P * wpp);
+    for (p = 0; p < P; ++p) {
+        for (c = 0; c < C; ++c) {
+            const int32_t r = per_element ? p * C + c : c;
+            const float x = acc[p * C + c];
+            bnn_store_value(out, ternary, P, wpp, p, c, dir[r] * ((x >= hi[r]) + (x >= lo[r]) - 1));
+        }
+    }
+}
+
 /* ---- max/min pooling on bits ----------------------------------------------
  * Per channel, max (bit set in is_max) or min over the valid taps of the window.
  * With pos = +1 and neg = -1 indicators: max = +1 if any pos, -1 if all neg, else 0;
@@ -234,38 +335,15 @@ static inline void bnn_pool_bits(const bnn_word_t *in, int32_t ternary, const bn
 }
 
 /* ---- float tail -------------------------------------------------------------
- * Output element i = c * P + p (ONNX order) comes from acc[p * C + c].  Each step is
- * one float32 operation with a constant (stride 0: one value for all elements). */
-enum { BNN_ADD, BNN_SUB, BNN_RSUB, BNN_MUL, BNN_DIV, BNN_RDIV, BNN_MAX, BNN_MIN };
-
-typedef struct {
-    int32_t op;
-    int32_t stride;
-    const float *c;
-} bnn_step;
-
+ * Output element i = c * P + p (ONNX order) comes from acc[p * C + c]. */
 static inline void bnn_affine_steps(const int32_t *acc, int32_t P, int32_t C, const float *scale,
                              int32_t scale_stride, const bnn_step *steps, int32_t n_steps, float *out)
 {
-    int32_t p, c, k;
+    int32_t p, c;
     for (p = 0; p < P; ++p) {
         for (c = 0; c < C; ++c) {
             const int32_t i = c * P + p;
-            float v = (float)acc[p * C + c] * scale[i * scale_stride];
-            for (k = 0; k < n_steps; ++k) {
-                const float k_c = steps[k].c[i * steps[k].stride];
-                switch (steps[k].op) {
-                case BNN_ADD: v = v + k_c; break;
-                case BNN_SUB: v = v - k_c; break;
-                case BNN_RSUB: v = k_c - v; break;
-                case BNN_MUL: v = v * k_c; break;
-                case BNN_DIV: v = v / k_c; break;
-                case BNN_RDIV: v = k_c / v; break;
-                case BNN_MAX: v = v > k_c ? v : k_c; break;
-                default: v = v < k_c ? v : k_c; break;
-                }
-            }
-            out[i] = v;
+            out[i] = bnn_apply_steps((float)acc[p * C + c] * scale[i * scale_stride], i, steps, n_steps);
         }
     }
 }

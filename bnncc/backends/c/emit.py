@@ -95,6 +95,15 @@ def _uniform(a):
     return a.size > 0 and (a == a[0]).all()
 
 
+def _steps(consts: _Consts, pre: str, steps) -> list[dict]:
+    """Float32 steps as bnn_step rows (one constant, stride 0, when it is uniform)."""
+    out = []
+    for j, (kind, c) in enumerate(steps):
+        u = _uniform(c)
+        out.append({"op": "BNN_" + kind.upper(), "stride": 0 if u else 1, "c": consts.floats(f"{pre}c{j}", c[:1] if u else c)})
+    return out
+
+
 def build_context(g: Graph, target: Target, prefix: str) -> dict:
     if any(isinstance(op, O.FloatChain) for op in g.ops):
         raise BnnccError("internal: the C backend got an unlowered FloatChain")
@@ -128,6 +137,23 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             L.update(P=P, C=C, per_element=0 if uni else 1, ternary=int(out.dtype is DType.TERNARY),
                      dir=consts.i8(pre + "dir", op.dir[sl]), lo=consts.floats(pre + "lo", op.lo[sl]),
                      hi=consts.floats(pre + "hi", op.hi[sl]), cval=consts.i8(pre + "cval", op.const[sl]))
+        elif isinstance(op, O.FloatSteps):
+            P, C = _pc(out.shape)
+            if not np.array_equal(op.src, (np.arange(C)[None, :] * P + np.arange(P)[:, None]).reshape(-1)):
+                raise BnnccError("internal: unexpected input permutation")
+            L.update(P=P, C=C, steps=_steps(consts, pre, op.steps))
+        elif isinstance(op, (O.Dense, O.Conv2d)) and op.acc == "float":
+            a = ins[0]
+            L.update(w=consts.words(pre + "w", op.packed), real=True)
+            if isinstance(op, O.Dense):
+                L.update(K=a.numel, N=out.numel)
+            else:
+                co, kh, kw, ci = op.weight.shape
+                oh, ow, _ = out.shape
+                L.update(shape=[a.shape[0], a.shape[1], ci, co, kh, kw, op.strides[0], op.strides[1], op.pads[0],
+                                op.pads[1], op.dilations[0], op.dilations[1], oh, ow])
+            rep.update(real_macs=out.numel * int(op.weight[0].size), float_accumulation=True,
+                       weight_bytes=op.packed.size * target.word_bits // 8)
         elif isinstance(op, O.Dense):
             a = ins[0]
             L.update(n_words=a.plane_words, K=a.numel, N=out.numel, ternary=int(a.dtype is DType.TERNARY),
@@ -145,8 +171,10 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             rep.update(binary_macs=oh * ow * co * kh * kw * ci, weight_bytes=op.packed.size * target.word_bits // 8)
         elif isinstance(op, O.Threshold):
             P, C = _pc(out.shape)
-            L.update(P=P, C=C, per_element=int(op.per == "element"), ternary=int(out.dtype is DType.TERNARY),
-                     dir=consts.i8(pre + "dir", op.dir), lo=consts.i32(pre + "lo", op.lo), hi=consts.i32(pre + "hi", op.hi))
+            real = ins[0].dtype is DType.FLOAT32
+            num = consts.floats if real else consts.i32
+            L.update(P=P, C=C, per_element=int(op.per == "element"), ternary=int(out.dtype is DType.TERNARY), real=real,
+                     dir=consts.i8(pre + "dir", op.dir), lo=num(pre + "lo", op.lo), hi=num(pre + "hi", op.hi))
             rep["weight_bytes"] = op.dir.size * 9
         elif isinstance(op, O.PoolBits):
             a = ins[0]
@@ -167,11 +195,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             else:
                 scale_uni = _uniform(op.acc_scale)
                 L.update(scale=consts.floats(pre + "scale", op.acc_scale[:1] if scale_uni else op.acc_scale),
-                         scale_stride=0 if scale_uni else 1, steps=[])
-                for j, (kind, c) in enumerate(op.steps):
-                    u = _uniform(c)
-                    L["steps"].append({"op": "BNN_" + kind.upper(), "stride": 0 if u else 1,
-                                       "c": consts.floats(f"{pre}c{j}", c[:1] if u else c)})
+                         scale_stride=0 if scale_uni else 1, steps=_steps(consts, pre, op.steps))
                 rep["weight_bytes"] = sum(4 * (1 if _uniform(c) else c.size) for _, c in op.steps)
         elif isinstance(op, O.Unpack):
             P, C = _pc(ins[0].shape)
