@@ -45,7 +45,7 @@ estimates, not as exact figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from capstone import arm_const as arm
 
@@ -101,7 +101,8 @@ class CoreModel:
     pipelined_loads: bool = False
     dual_issue: bool = False
     multi_per_cycle: int = 1
-    allowed: frozenset[str] | None = field(default=None)  # None: any class
+    allowed: frozenset[str] | None = None  # None: any class
+    thumb2: bool = True  # False: 32-bit encodings other than BL/MRS/MSR/barriers refused
 
 
 # Cortex-M4 TRM r0p1, Table 3-1 (integer) and Table 7-1 (FPU); see module docstring.
@@ -147,6 +148,7 @@ CORTEX_M0PLUS = CoreModel(
     },
     p_imm=1, p_reg=1, p_load_pc=2,
     allowed=frozenset({ALU, MUL, LOAD, STORE, MULTI, BRANCH, BL, SYS, BARRIER}),
+    thumb2=False,
 )
 
 # Coarse Cortex-M7: dual issue by pairing (see module docstring).
@@ -219,7 +221,8 @@ def _branch_penalty(model: CoreModel, insn, cls: str) -> int:
 
 def instruction_cycles(model: CoreModel, insn, cls: str) -> int:
     """Cycles of one instruction on its own (no pipelining, branch not taken)."""
-    if model.allowed is not None and cls not in model.allowed:
+    if ((model.allowed is not None and cls not in model.allowed)
+            or (not model.thumb2 and insn.size == 4 and cls not in (BL, SYS, BARRIER))):
         raise UnsupportedInstruction(
             f"{insn.mnemonic} {insn.op_str} at {insn.address:#x} is not an "
             f"instruction of {model.name}")
