@@ -99,13 +99,13 @@ class RunResult:
     instructions: int
     per_function: dict[str, dict[str, int]]   # exclusive: cycles, instructions, calls
     inclusive: dict[str, dict[str, int]]      # with callees: cycles, instructions, calls
-    blocks: dict[int, Block] = field(repr=False)
+    blocks: list[Block] = field(repr=False)
     image: Image = field(repr=False)
 
     def cycles_in_ranges(self, ranges) -> int:
         """Cycles of the blocks whose first instruction lies in one of the
         half-open address ranges [lo, hi)."""
-        return sum(b.cycles for b in self.blocks.values()
+        return sum(b.cycles for b in self.blocks
                    if any(lo <= b.address < hi for lo, hi in ranges))
 
     def cycles_in_function(self, name: str) -> int:
@@ -148,6 +148,7 @@ class Simulator:
             heap_base=self.image.symbols.get("end", self.image.symbols.get("_end", 0)),
             initial_sp=self.image.initial_sp)
         self.blocks: dict[int, Block] = {}
+        self.variants: dict[tuple[int, int], Block] = {}
         self.exit_code: int | None = None
         self.error: Exception | None = None
         self.calls: dict[str, int] = {}             # BL/BLX calls per callee
@@ -174,7 +175,13 @@ class Simulator:
         return SimError(message, pc, self.symbol(pc))
 
     # -- blocks --------------------------------------------------------------
-    def _new_block(self, address: int, size: int) -> Block:
+    def _block(self, address: int, size: int) -> Block:
+        """The block at ``address`` of ``size`` bytes, decoded and costed on first use.
+        ``blocks`` holds the first block seen at an address (the fast lookup);
+        ``variants`` any later block starting there with another size."""
+        variant = self.variants.get((address, size))
+        if variant is not None:
+            return variant
         code = bytes(self.uc.mem_read(address, size))
         insns = list(self.md.disasm(code, address))
         if not insns or sum(i.size for i in insns) != size:
@@ -184,7 +191,8 @@ class Simulator:
         except timing.UnsupportedInstruction as e:
             raise self._error(str(e), address) from None
         block = Block(address, size, self.symbol(address), cost)
-        self.blocks[address] = block
+        self.variants[(address, size)] = block
+        self.blocks.setdefault(address, block)
         return block
 
     def _block_hook(self):
@@ -213,7 +221,7 @@ class Simulator:
             try:
                 b = blocks.get(address)
                 if b is None or b.size != size:
-                    b = sim._new_block(address, size)
+                    b = sim._block(address, size)
                 pcost = prev.cost
                 if address != pcost.fallthrough:
                     if pcost.taken_penalty:
@@ -293,6 +301,7 @@ class Simulator:
     def run(self) -> RunResult:
         uc = self.uc
         uc.reg_write(uc_arm.UC_ARM_REG_SP, self.image.initial_sp)
+        uc.reg_write(uc_arm.UC_ARM_REG_LR, 0xFFFFFFFF)  # returning from reset faults
         self._add_block_hook(self._on_block)
         uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
         uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, self._on_invalid_memory)
@@ -312,7 +321,7 @@ class Simulator:
 
     def _result(self) -> RunResult:
         per_function: dict[str, dict[str, int]] = {}
-        for b in self.blocks.values():
+        for b in self.variants.values():
             entry = per_function.setdefault(b.function, {"cycles": 0, "instructions": 0, "calls": 0})
             entry["cycles"] += b.cycles
             entry["instructions"] += b.instructions
@@ -323,7 +332,8 @@ class Simulator:
         sh = self.semihost
         cycles, instructions = self.counters()
         return RunResult(self.exit_code, bytes(sh.stdout.data), bytes(sh.stderr.data),
-                         cycles, instructions, per_function, inclusive, self.blocks, self.image)
+                         cycles, instructions, per_function, inclusive,
+                         list(self.variants.values()), self.image)
 
 
 def run_elf(path: str | Path, core: str = "cortex-m4", *, stdin: bytes = b"",

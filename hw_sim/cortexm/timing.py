@@ -49,9 +49,9 @@ from dataclasses import dataclass
 
 from capstone import arm_const as arm
 
-ALU, MUL, DIV, LOAD, STORE, DOUBLE, MULTI, BRANCH, BL, IT, SYS, BARRIER = (
-    "alu", "mul", "div", "load", "store", "double", "multi", "branch", "bl", "it",
-    "sys", "barrier")
+ALU, MUL, DIV, LOAD, STORE, DOUBLE, MULTI, BRANCH, BL, TABLE, IT, SYS, BARRIER = (
+    "alu", "mul", "div", "load", "store", "double", "multi", "branch", "bl", "table",
+    "it", "sys", "barrier")
 VFP, VMAC, VDIV, VSQRT, VMEM, VMULTI = "vfp", "vmac", "vdiv", "vsqrt", "vmem", "vmulti"
 
 # Mnemonics (capstone's insn_name(): no condition, width or type suffix) per class;
@@ -71,8 +71,9 @@ CLASSES = {
             "strht"},
     DOUBLE: {"ldrd", "strd"},
     MULTI: {"ldm", "ldmdb", "stm", "stmdb", "push", "pop"},
-    BRANCH: {"b", "bx", "blx", "cbz", "cbnz", "tbb", "tbh"},
+    BRANCH: {"b", "bx", "blx", "cbz", "cbnz"},
     BL: {"bl"},
+    TABLE: {"tbb", "tbh"},
     IT: {"it"},
     SYS: {"mrs", "msr"},
     BARRIER: {"dmb", "dsb", "isb"},
@@ -118,6 +119,7 @@ CORTEX_M4 = CoreModel(
         MULTI: 1,     # 3.3 Table 3-1: LDM/STM/PUSH/POP 1+N
         BRANCH: 1,    # 3.3 Table 3-1: B/BX/BLX/CBZ 1+P (P added when taken)
         BL: 1,        # 3.3 Table 3-1: BL 1+P
+        TABLE: 2,     # 3.3 Table 3-1: TBB/TBH 2+P
         IT: 1,        # 3.3 Table 3-1: IT 1 (never folded here)
         SYS: 1,       # 3.3 Table 3-1: MRS/MSR 1
         BARRIER: 1,   # 3.3 Table 3-1: DMB/DSB/ISB 1+B, B=0 (no outstanding transfers)
@@ -242,7 +244,7 @@ def block_cost(model: CoreModel, insns: list) -> BlockCost:
     last = insns[-1]
     cls = instruction_class(last)
     taken_penalty = 0
-    if _writes_pc(last) or cls in (BRANCH, BL):
+    if _writes_pc(last) or cls in (BRANCH, BL, TABLE):
         penalty = _branch_penalty(model, last, cls)
         conditional = last.cc not in (arm.ARM_CC_AL, arm.ARM_CC_INVALID)
         if conditional or last.insn_name() in ("cbz", "cbnz"):
@@ -269,7 +271,7 @@ def _single_issue_cycles(model: CoreModel, insns: list) -> int:
     return cycles
 
 
-PAIRABLE = {ALU, LOAD, STORE, BRANCH, BL}
+PAIRABLE = {ALU, LOAD, STORE, BRANCH, BL}  # cortex-m7 pairing candidates
 
 
 def _dual_issue_cycles(model: CoreModel, insns: list) -> int:
