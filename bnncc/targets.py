@@ -1,7 +1,9 @@
 """Targets are data: one ``targets/<name>.toml`` per target, loaded into ``Target``.
 
-Adding a board means adding a file. Keys other than the ones typed here are kept in
-``Target.extra`` so that later stages (hw_sim, board support) can read them.
+Adding a board means adding a file; a board file may start with ``base = "<core>"``
+to take every key of ``targets/<core>.toml`` and override some (tables are merged).
+Keys other than the ones typed here are kept in ``Target.extra``; MCU targets
+(``kind = "mcu"``) describe their board in an ``[mcu]`` table (``MCU_KEYS``).
 """
 
 from __future__ import annotations
@@ -31,12 +33,39 @@ class Target:
     source: Path
     extra: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def mcu(self) -> dict:
+        """The [mcu] table (board, core, clock, memory map, energy) of an MCU target."""
+        return dict(self.extra.get("mcu", {}))
 
-def _parse(path: Path) -> Target:
+
+MCU_KEYS = {"board", "core", "fpu", "clock_hz", "flash_origin", "flash_bytes", "ram_origin", "ram_bytes",
+            "stack_bytes", "energy_nj_per_cycle"}
+
+
+def _read(path: Path) -> dict:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BnnccError(f"cannot read target file: {exc}", where=str(path)) from None
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _parse(path: Path) -> Target:
+    raw = _read(path)
+    seen = {path.stem}
+    while "base" in raw:  # a board file refines a core file: base = "cortex-m4"
+        base = str(raw.pop("base"))
+        if base in seen:
+            raise BnnccError(f"target files inherit from each other in a cycle ({base})", where=str(path))
+        seen.add(base)
+        raw = _merge(_read(path.parent / f"{base}.toml"), raw)
     known = {"name", "description", "backend", "kind", "word_bits", "popcount", "cc", "cflags", "max_lut_bytes"}
     try:
         t = Target(
@@ -58,6 +87,10 @@ def _parse(path: Path) -> Target:
         raise BnnccError(f"unknown backend '{t.backend}' (known: {', '.join(BACKENDS)})", where=str(path))
     if t.word_bits not in (32, 64):
         raise BnnccError(f"word_bits must be 32 or 64, not {t.word_bits}", where=str(path))
+    if t.kind == "mcu":
+        missing = MCU_KEYS - set(t.mcu)
+        if missing:
+            raise BnnccError(f"[mcu] lacks {', '.join(sorted(missing))}", where=str(path))
     if t.popcount not in POPCOUNTS:
         raise BnnccError(f"unknown popcount strategy '{t.popcount}' (known: {', '.join(POPCOUNTS)})", where=str(path))
     return t

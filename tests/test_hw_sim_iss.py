@@ -17,6 +17,7 @@ if shutil.which("arm-none-eabi-gcc") is None:
 from hw_sim.cortexm import SimError, load_image, qemu_available, run_elf, run_qemu  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cortexm"
+SEMIHOST = Path(__file__).parent.parent / "templates" / "cortexm"  # semihost.h
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 M0PLUS_FLAGS = ["-mcpu=cortex-m0plus", "-mthumb"]
 PROGRAMS = {
@@ -33,7 +34,7 @@ def build(out_dir: Path, name: str, cpu_flags=M4_FLAGS) -> Path:
     elf = out_dir / f"{name}.elf"
     sources = [FIXTURES / "startup.c"] + [FIXTURES / s for s in PROGRAMS[name]]
     subprocess.run(["arm-none-eabi-gcc", *cpu_flags, "-O2", "-nostartfiles", "-nostdlib",
-                    "-ffreestanding", "-Wall", "-Werror", "-T", str(FIXTURES / "mps2_an386.ld"),
+                    "-ffreestanding", "-Wall", "-Werror", "-I", str(SEMIHOST), "-T", str(FIXTURES / "mps2_an386.ld"),
                     *map(str, sources), "-lgcc", "-o", str(elf)], check=True)
     return elf
 
