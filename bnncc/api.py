@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from . import mcu
 from .backends.c.emit import render
 from .compiler import lower
 from .errors import BnnccError
@@ -125,10 +127,28 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
            extra_flags=(), golden: dict | None = None) -> dict:
-    """Compile, build with the host compiler, run, and compare with the reference.
+    """Compile, build (host compiler, or the cross compiler and hw_sim for MCU
+    targets), run, and compare with the reference.
 
     Returns {target, n, argmax_match, max_abs_err, bit_exact, ...}; ``bit_exact`` is
     True iff every output value equals onnxruntime's bit for bit."""
+    return run_and_compare(model, target, inputs, n, seed, workdir, extra_flags, golden).record
+
+
+@dataclass
+class Run:
+    compiled: object            # compiler.Compiled
+    files: dict                 # the emitted files
+    inputs: np.ndarray
+    outputs: np.ndarray
+    record: dict                # compare()'s verification record
+    firmware: object = None     # mcu.Firmware (MCU targets)
+    sim: object = None          # hw_sim RunResult (MCU targets)
+
+
+def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
+                    extra_flags=(), golden: dict | None = None) -> Run:
+    """Compile, build, run on the inputs and compare with the reference."""
     t = _target(target)
     compiled, files = compile_model(model, t)
     x = random_inputs(compiled.model, n, seed) if inputs is None else np.asarray(inputs, dtype=np.float32)
@@ -138,8 +158,19 @@ def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdi
     out_dtype = np.int64 if out_t.dtype.c_type == "int64_t" else np.float32
     with tempfile.TemporaryDirectory(prefix="bnncc-verify-", dir=workdir) as d:
         lib = write_tree(files, Path(d) / "lib")
-        exe = build(lib, t, extra_flags)
-        got = run_harness(exe, x, out_dtype, out_t.numel, Path(d))
+        fw = sim = None
+        if t.kind == "mcu":  # cross-compiled firmware, run in the instruction-set simulator
+            fw = mcu.build_firmware(lib, t)
+            got, sim = mcu.run_firmware(fw, t, x, out_dtype, out_t.numel, Path(d))
+        else:
+            got = run_harness(build(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d))
+    return Run(compiled, files, x, got, compare(got, ref, golden, compiled, t), fw, sim)
+
+
+def compare(got: np.ndarray, ref: np.ndarray, golden: dict | None, compiled, t: Target) -> dict:
+    """The verification record of outputs ``got`` against the reference ``ref``."""
+    x_len = len(got)
+    out_dtype = got.dtype
     ref_cast = ref.astype(out_dtype)
     if out_dtype == np.float32:
         same = got.view(np.int32) == ref_cast.view(np.int32)  # bit for bit (-0.0 != +0.0)
@@ -151,7 +182,7 @@ def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdi
     match = _labels(got) == _labels(ref_cast)
     result = {
         "target": t.name,
-        "n": int(len(x)),
+        "n": int(x_len),
         "argmax_match": int(match.sum()),
         "max_abs_err": max_err,
         "bit_exact": bool(same.all()),
@@ -162,8 +193,8 @@ def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdi
                                       if isinstance(op, (O.Dense, O.Conv2d)) and op.acc == "float"],
     }
     if golden:
-        if "argmax" in golden and len(golden["argmax"]) == len(x):
+        if "argmax" in golden and len(golden["argmax"]) == x_len:
             result["golden_argmax_match"] = int((_labels(got) == np.asarray(golden["argmax"]).reshape(-1)).sum())
-        if "outputs" in golden and np.asarray(golden["outputs"]).reshape(len(x), -1).shape == got.shape:
+        if "outputs" in golden and np.asarray(golden["outputs"]).reshape(x_len, -1).shape == got.shape:
             result["golden_bit_exact"] = bool(np.array_equal(got, np.asarray(golden["outputs"]).reshape(got.shape)))
     return result

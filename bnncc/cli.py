@@ -38,21 +38,54 @@ def main():
     """bnncc: compile binarized neural networks (ONNX) to exact C."""
 
 
+BOARD_HELP = "MCU board file (targets/<board>.toml) refining the target's core, e.g. stm32f407."
+
+
+def _load_inputs(inputs_path, n):
+    from .api import load_inputs
+
+    if n is not None and n <= 0:
+        raise BnnccError("-n must be positive")
+    if not inputs_path:
+        return None, None
+    x, golden = load_inputs(inputs_path)
+    if n is not None:
+        x = x[:n]
+        golden = {k: v[:n] for k, v in golden.items()}
+    return x, golden
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--target", "-t", default="host", show_default=True, help="Target name (see `bnncc targets`).")
+@click.option("--board", default=None, help=BOARD_HELP)
 @click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--prefix", default="model", show_default=True, help="Prefix of the C API (prefix_run).")
 @click.option("--force", is_flag=True, help="Replace an existing folder not written by bnncc.")
-def compile(model, target, out_dir, prefix, force):
+@click.option("--build", "do_build", is_flag=True, help="MCU targets: also cross-compile firmware.elf and check it fits.")
+def compile(model, target, board, out_dir, prefix, force, do_build):
     """Compile MODEL.onnx into a C library in OUTPUT."""
-    from .api import compile_model
+    from pathlib import Path
 
-    compiled, files = compile_model(model, target, out_dir, force=force, prefix=prefix)
+    from .api import compile_model
+    from .targets import resolve_target
+
+    t = resolve_target(target, board)
+    compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix)
     rep = json.loads(files["report.json"])
     tot = rep["totals"]
-    click.echo(f"bnncc: wrote {out_dir}/ ({len(files)} files) for target {target}: {len(rep['layers'])} layers, "
+    click.echo(f"bnncc: wrote {out_dir}/ ({len(files)} files) for target {t.name}: {len(rep['layers'])} layers, "
                f"{tot['binary_macs']} binary MACs, {tot['const_bytes']} bytes of constants, arena {tot['arena_bytes']} bytes")
+    if do_build:
+        if t.kind != "mcu":
+            raise BnnccError("--build is for MCU targets (host libraries build with the emitted Makefile)")
+        from .mcu import build_firmware
+
+        fw = build_firmware(Path(out_dir), t)
+        m = t.mcu
+        click.echo(f"bnncc: built {fw.elf}: flash {fw.flash_bytes} of {m['flash_bytes']} bytes, "
+                   f"RAM {fw.ram_bytes} of {m['ram_bytes']} bytes (text {fw.sizes['text']}, data {fw.sizes['data']}, "
+                   f"bss {fw.sizes['bss']}) on {m['board']}")
 
 
 @main.command()
@@ -64,18 +97,11 @@ def compile(model, target, out_dir, prefix, force):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def verify(model, target, inputs_path, n, seed, as_json):
-    """Compile, build with the host C compiler, run and compare with onnxruntime."""
-    from .api import load_inputs, verify as run_verify
+    """Compile, build, run (host C compiler; MCU targets: cross compiler and hw_sim)
+    and compare with onnxruntime."""
+    from .api import verify as run_verify
 
-    golden = None
-    x = None
-    if inputs_path:
-        x, golden = load_inputs(inputs_path)
-        if n is not None:
-            x = x[:n]
-            golden = {k: v[:n] for k, v in golden.items()}
-    if n is not None and n <= 0:
-        raise BnnccError("-n must be positive")
+    x, golden = _load_inputs(inputs_path, n)
     res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden)
     ok = res["bit_exact"] and res["argmax_match"] == res["n"]
     if as_json:
@@ -85,6 +111,44 @@ def verify(model, target, inputs_path, n, seed, as_json):
         click.echo(f"{status}: {res['n']} inputs on target {res['target']}, argmax {res['argmax_match']}/{res['n']}, "
                    f"max |error| {res['max_abs_err']:g}")
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", default="cortex-m4", show_default=True, help="An MCU target (see `bnncc targets`).")
+@click.option("--board", default=None, help=BOARD_HELP)
+@click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
+              help=".npz with an 'inputs' array (N samples) or .npy; random inputs if absent.")
+@click.option("-n", "n", type=int, default=None, help="Use the first N inputs (or N random inputs).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def simulate(model, target, board, inputs_path, n, seed, as_json):
+    """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
+    latency, energy, flash/RAM, and outputs compared with onnxruntime."""
+    from .mcu import simulate as run_simulate
+    from .targets import resolve_target
+
+    x, golden = _load_inputs(inputs_path, n)
+    res = run_simulate(model, resolve_target(target, board), inputs=x, n=n or 16, seed=seed, golden=golden)
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+    else:
+        table = Table(title=f"bnncc simulate: {res['target']} on {res['board']} ({res['core']}, "
+                            f"{res['clock_hz'] / 1e6:g} MHz), mean of {res['n']} inputs")
+        for col in ("#", "op", "cycles", "%", "binary MACs", "cycles/bMAC", "weight B", "act. B"):
+            table.add_column(col, justify="left" if col == "op" else "right")
+        for L in res["layers"]:
+            cpm = L["cycles_per_binary_mac"]
+            table.add_row(str(L["index"]), L["op"], f"{L['cycles']:,.0f}", f"{L['percent']:.1f}",
+                          f"{L['binary_macs']:,}" if L["binary_macs"] else "", f"{cpm:.3f}" if cpm else "",
+                          f"{L['weight_bytes']:,}", f"{L['activation_bytes']:,}")
+        Console(width=120).print(table)
+        v = res["verification"]
+        click.echo(f"total {res['total_cycles']:,.0f} cycles = {res['latency_ms']:.3f} ms, {res['energy_uj']:.2f} uJ per "
+                   f"inference; flash {res['flash_bytes']:,} B, RAM {res['ram_bytes']:,} B; outputs "
+                   f"{'bit-exact' if res['outputs_match'] else 'MISMATCH'} vs onnxruntime "
+                   f"({v['argmax_match']}/{v['n']} argmax)")
+    sys.exit(0 if res["outputs_match"] else 1)
 
 
 @main.command()

@@ -109,3 +109,17 @@ def load_target(name: str) -> Target:
     if name not in targets:
         raise BnnccError(f"unknown target '{name}' (known: {', '.join(sorted(targets))})")
     return targets[name]
+
+
+def resolve_target(name: str, board: str | None = None) -> Target:
+    """``--target name [--board board]``: the board file, which must be an MCU target
+    for the same core as ``name`` (or ``name`` itself)."""
+    t = load_target(name)
+    if board is None:
+        return t
+    b = load_target(board)
+    if b.kind != "mcu":
+        raise BnnccError(f"'{board}' is not an MCU board file", where=str(b.source))
+    if t.kind != "mcu" or (b.name != t.name and b.mcu["core"] != t.mcu["core"]):
+        raise BnnccError(f"board '{board}' ({b.mcu['core']}) does not fit target '{name}'")
+    return b

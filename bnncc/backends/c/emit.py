@@ -123,10 +123,11 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
     for k, op in enumerate(g.ops):
         ins = [g.tensors[i] for i in op.inputs]
         out = g.tensors[op.output]
+        fn = f"{prefix}_layer{k}_{op.kind.lower()}"
         L = {"kind": op.kind, "index": k, "comment": c_comment(f"{op.kind} {op.name}"),
-             "in": buf(op.inputs[0]), "out": buf(op.output), "id": f"l{k}"}
+             "in": buf(op.inputs[0]), "out": buf(op.output), "id": f"l{k}", "fn": fn}
         pre = f"l{k}_"
-        rep = {"index": k, "op": op.kind, "name": op.name, "input": str(ins[0]), "output": str(out),
+        rep = {"index": k, "op": op.kind, "name": op.name, "function": fn, "input": str(ins[0]), "output": str(out),
                "binary_macs": 0, "weight_bytes": 0, "activation_bytes": out.nbytes}
         if isinstance(op, O.BinarizeInput):
             P, C = _pc(out.shape)
@@ -212,6 +213,8 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         "prefix": prefix,
         "PREFIX": prefix.upper(),
         "target": target,
+        "mcu": target.mcu,
+        "float_layers": [r["function"] for _, r in layers if r.get("float_accumulation")],
         "word_bits": target.word_bits,
         "popcount_swar": int(target.popcount == "swar"),
         "source": c_comment(g.source),
@@ -241,27 +244,33 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
     }
 
 
-FILES = {
-    "model.h": "model.h.j2",
-    "model.c": "model.c.j2",
-    "bnn_kernels.h": "bnn_kernels.h",
-    "harness.c": "harness.c.j2",
-    "Makefile": "Makefile.j2",
-    "CMakeLists.txt": "CMakeLists.txt.j2",
-    "README.md": "README.md.j2",
+FILES = {  # output path -> template path under templates/
+    "model.h": "c/model.h.j2",
+    "model.c": "c/model.c.j2",
+    "bnn_kernels.h": "c/bnn_kernels.h",
+    "CMakeLists.txt": "c/CMakeLists.txt.j2",
+    "README.md": "c/README.md.j2",
+}
+HOST_FILES = {"harness.c": "c/harness.c.j2", "Makefile": "c/Makefile.j2"}
+MCU_FILES = {  # a semihosting test firmware for the board, beside the library
+    "Makefile": "cortexm/Makefile.j2",
+    "firmware/main.c": "cortexm/main.c.j2",
+    "firmware/startup.c": "cortexm/startup.c.j2",
+    "firmware/link.ld": "cortexm/link.ld.j2",
+    "firmware/semihost.h": "cortexm/semihost.h",
 }
 
 
 def render(g: Graph, target: Target, prefix: str = "model") -> dict[str, str]:
     """All output files as {relative path: text}."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")), keep_trailing_newline=True,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     ctx = build_context(g, target, c_ident(prefix))
     files = {}
-    for out, tpl in FILES.items():
+    for out, tpl in {**FILES, **(MCU_FILES if target.kind == "mcu" else HOST_FILES)}.items():
         if tpl.endswith(".j2"):
             files[out] = env.get_template(tpl).render(**ctx)
         else:
-            files[out] = (templates_dir() / "c" / tpl).read_text(encoding="utf-8")
+            files[out] = (templates_dir() / tpl).read_text(encoding="utf-8")
     files["report.json"] = json.dumps(ctx["report"], indent=2, sort_keys=True) + "\n"
     return files

@@ -1,0 +1,136 @@
+"""MCU targets: build the emitted firmware, check it fits the board, run it in hw_sim.
+
+The library and its semihosting firmware come from the C backend (``kind = "mcu"``
+targets); ``make`` in the output folder builds ``firmware.elf`` with the target's
+cross compiler.  Flash = text + data and RAM = data + bss, as ``arm-none-eabi-size``
+counts them (read with pyelftools by ``hw_sim``); RAM must also leave the board's
+stack reserve free.  Cycles come from the instruction-set simulator: a layer's cycles
+are those spent inside its C function (``report.json``'s ``function``), callees
+included, averaged over the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BnnccError
+from .targets import Target
+
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class Firmware:
+    elf: Path
+    flash_bytes: int
+    ram_bytes: int
+    sizes: dict
+
+
+def _require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        raise BnnccError(f"'{tool}' is not installed (Debian: apt-get install --no-install-recommends "
+                         "gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi make)")
+
+
+def check_fits(target: Target, flash: int, ram: int, what: str) -> None:
+    """A clear error when ``flash``/``ram`` bytes exceed the board (before any flashing)."""
+    m = target.mcu
+    if flash > m["flash_bytes"]:
+        raise BnnccError(f"{what} needs {flash} bytes of flash; {m['board']} has {m['flash_bytes']}", where=target.name)
+    if ram + m["stack_bytes"] > m["ram_bytes"]:
+        raise BnnccError(f"{what} needs {ram} bytes of RAM plus a {m['stack_bytes']}-byte stack; "
+                         f"{m['board']} has {m['ram_bytes']}", where=target.name)
+
+
+def build_firmware(lib_dir: Path, target: Target) -> Firmware:
+    """``make firmware.elf`` in an emitted MCU folder; sizes from the ELF."""
+    from hw_sim.cortexm import load_image
+
+    totals = json.loads((lib_dir / "report.json").read_text(encoding="utf-8"))["totals"]
+    check_fits(target, totals["const_bytes"], totals["arena_bytes"], "the model (constants and arena alone)")
+    _require(target.cc)
+    _require("make")
+    res = subprocess.run(["make", "-s", "-C", str(lib_dir), "firmware.elf"], capture_output=True, text=True)
+    if res.returncode != 0:
+        text = (res.stderr + res.stdout).splitlines()
+        lines = [ln for ln in text if "overflowed" in ln or "bnncc:" in ln] or \
+                [ln for ln in text if "error" in ln.lower()] or ["?"]
+        raise BnnccError(f"building the firmware failed: {lines[0].strip()[:300]}", where=str(lib_dir))
+    elf = lib_dir / "firmware.elf"
+    sizes = load_image(elf).sizes
+    fw = Firmware(elf, sizes["text"] + sizes["data"], sizes["data"] + sizes["bss"], dict(sizes))
+    check_fits(target, fw.flash_bytes, fw.ram_bytes, "the firmware")
+    return fw
+
+
+def _memory_map(target: Target):
+    from hw_sim.cortexm import MemoryMap
+
+    m = target.mcu
+    up = lambda n: -(-int(n) // PAGE) * PAGE  # noqa: E731
+    return MemoryMap(((int(m["flash_origin"]), up(m["flash_bytes"])), (int(m["ram_origin"]), up(m["ram_bytes"]))))
+
+
+def run_firmware(fw: Firmware, target: Target, inputs: np.ndarray, out_dtype, out_size: int, workdir: Path):
+    """Run the firmware on ``inputs`` in hw_sim; returns (outputs, hw_sim RunResult)."""
+    from hw_sim.cortexm import SimError, run_elf
+
+    (workdir / "inputs.bin").write_bytes(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
+    out = workdir / "outputs.bin"
+    out.unlink(missing_ok=True)
+    try:
+        result = run_elf(fw.elf, core=target.mcu["core"], cwd=workdir, memory=_memory_map(target),
+                         clock_hz=int(target.mcu["clock_hz"]))
+    except SimError as exc:
+        raise BnnccError(f"the firmware crashed in the simulator: {exc}") from None
+    if result.exit_code != 0:
+        raise BnnccError(f"the firmware exited with code {result.exit_code}")
+    got = np.fromfile(out, dtype=out_dtype)
+    if got.size != len(inputs) * out_size:
+        raise BnnccError(f"the firmware wrote {got.size} values, expected {len(inputs) * out_size}")
+    return got.reshape(len(inputs), out_size), result
+
+
+def function_cycles(result, name: str) -> int:
+    """Inclusive cycles of C function ``name`` (GCC clones such as name.constprop.0 count)."""
+    return sum(v["cycles"] for k, v in result.inclusive.items() if k == name or k.startswith(name + "."))
+
+
+def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, golden=None) -> dict:
+    """Build and run the firmware in hw_sim; per-layer cycles, latency, energy, memory
+    and the comparison with onnxruntime.  Figures are per inference (mean over inputs)."""
+    from .api import run_and_compare
+
+    if target.kind != "mcu":
+        raise BnnccError(f"simulate needs an MCU target (this one is '{target.kind}'; see `bnncc targets`)",
+                         where=target.name)
+    run = run_and_compare(model, target, inputs, n, seed, golden=golden)
+    report = json.loads(run.files["report.json"])
+    count = len(run.inputs)
+    m = target.mcu
+    total = function_cycles(run.sim, "model_run") / count
+    layers = []
+    for r in report["layers"]:
+        cyc = function_cycles(run.sim, r["function"]) / count
+        macs = r.get("binary_macs", 0)
+        layers.append({"index": r["index"], "op": r["op"], "name": r["name"], "function": r["function"],
+                       "cycles": cyc, "percent": 100.0 * cyc / total if total else 0.0, "binary_macs": macs,
+                       "cycles_per_binary_mac": cyc / macs if macs else None,
+                       "weight_bytes": r["weight_bytes"], "activation_bytes": r["activation_bytes"]})
+    return {
+        "target": target.name, "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "n": count,
+        "total_cycles": total,
+        "latency_ms": 1e3 * total / m["clock_hz"],
+        "energy_uj": total * m["energy_nj_per_cycle"] / 1e3,
+        "flash_bytes": run.firmware.flash_bytes, "ram_bytes": run.firmware.ram_bytes, "elf_sizes": run.firmware.sizes,
+        "outputs_match": run.record["bit_exact"], "verification": run.record,
+        "instructions_per_inference": run.sim.instructions / count,
+        "layers": layers,
+    }
