@@ -113,10 +113,11 @@ static inline float bnn_apply_steps(float v, int32_t i, const bnn_step *steps, i
  * out[p * C + c] = steps(x[c * P + p]), x in ONNX (NCHW) order. */
 static inline void bnn_float_steps(const float *x, int32_t P, int32_t C, const bnn_step *steps, int32_t n_steps, float *out)
 {
-    int32_t p, c;
-    for (p = 0; p < P; ++p)
-        for (c = 0; c < C; ++c)
-            out[p * C + c] = bnn_apply_steps(x[c * P + p], c * P + p, steps, n_steps);
+    int32_t i;
+    for (i = 0; i < P * C; ++i) {  /* ONNX order i = c * P + p */
+        const int32_t c = i / P, p = i % P;
+        out[p * C + c] = bnn_apply_steps(x[i], i, steps, n_steps);
+    }
 }
 
 /* ---- float input -> binary ------------------------------------------------
@@ -335,16 +336,17 @@ static inline void bnn_pool_bits(const bnn_word_t *in, int32_t ternary, const bn
 }
 
 /* ---- float tail -------------------------------------------------------------
- * Output element i = c * P + p (ONNX order) comes from acc[p * C + c]. */
+ * Output element i = c * P + p (ONNX order) comes from acc[p * C + c].  (One loop over
+ * i: GCC 12's -O1..-O3 miscompiled the two-level p/c nest of this function once it
+ * became a separate noinline layer function -- seen on x86-64, gone with -fwrapv or
+ * -fno-ivopts; tests/test_property.py is where it showed.) */
 static inline void bnn_affine_steps(const int32_t *acc, int32_t P, int32_t C, const float *scale,
                              int32_t scale_stride, const bnn_step *steps, int32_t n_steps, float *out)
 {
-    int32_t p, c;
-    for (p = 0; p < P; ++p) {
-        for (c = 0; c < C; ++c) {
-            const int32_t i = c * P + p;
-            out[i] = bnn_apply_steps((float)acc[p * C + c] * scale[i * scale_stride], i, steps, n_steps);
-        }
+    int32_t i;
+    for (i = 0; i < P * C; ++i) {  /* ONNX order i = c * P + p */
+        const int32_t c = i / P, p = i % P;
+        out[i] = bnn_apply_steps((float)acc[p * C + c] * scale[i * scale_stride], i, steps, n_steps);
     }
 }
 
