@@ -16,7 +16,7 @@ from .errors import BnnccError
 from .resources import targets_dir
 
 BACKENDS = ("c",)
-POPCOUNTS = ("builtin", "swar")
+POPCOUNTS = ("builtin", "swar", "harley_seal", "usada8")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
  * bnn_kernels.h - reference kernels for binarized layers (C99, hand-written).
  *
  * Part of the output of bnncc; model.c defines BNN_WORD_BITS (32 or 64) and
- * BNN_POPCOUNT_SWAR (0 or 1) before including this file.
+ * BNN_POPCOUNT (one of the BNN_POPCOUNT_* strategies below) before including this file.
  *
  * Encoding: bit = 1 means +1, bit = 0 means -1.  Channels are packed LSB first,
  * ceil(C / BNN_WORD_BITS) words per pixel; unused tail bits are 0 everywhere.
@@ -29,29 +29,228 @@ typedef uint32_t bnn_word_t;
 #define BNN_ACC_DOT 0
 #define BNN_ACC_XOR_POPCOUNT 1
 
-/* ---- popcount ------------------------------------------------------------ */
+/* ---- popcount strategies ----------------------------------------------------
+ * BNN_POPCOUNT selects, at compile time, how the XOR-popcount inner loop counts bits:
+ *   BNN_POPCOUNT_BUILTIN      the compiler's __builtin_popcount (a libgcc call on M4)
+ *   BNN_POPCOUNT_SWAR         branch-free SWAR popcount per word (Hacker's Delight 5-1)
+ *   BNN_POPCOUNT_HARLEY_SEAL  carry-save adders over blocks of BNN_HS_BLOCK (8 or 16)
+ *                             words; only the block's top counter is popcounted
+ *   BNN_POPCOUNT_USADA8       SWAR down to byte counts, then USADA8 (sum of absolute
+ *                             differences against 0) adds the 4 byte counts at once
+ * All four give the same integers; only their speed differs. */
+#define BNN_POPCOUNT_BUILTIN 0
+#define BNN_POPCOUNT_SWAR 1
+#define BNN_POPCOUNT_HARLEY_SEAL 2
+#define BNN_POPCOUNT_USADA8 3
+#ifndef BNN_POPCOUNT
+#define BNN_POPCOUNT BNN_POPCOUNT_BUILTIN
+#endif
+#ifndef BNN_HS_BLOCK
+#define BNN_HS_BLOCK 16
+#endif
+#if BNN_HS_BLOCK != 8 && BNN_HS_BLOCK != 16
+#error "BNN_HS_BLOCK must be 8 or 16"
+#endif
+
+/* the inner-loop helpers below must be inlined: their NULL-pointer arguments select
+ * the variant (plain, XOR, masked XOR) at compile time */
+#if defined(__GNUC__)
+#define BNN_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define BNN_ALWAYS_INLINE static inline
+#endif
+
+#if BNN_WORD_BITS == 64
+#define BNN_W_55 UINT64_C(0x5555555555555555)
+#define BNN_W_33 UINT64_C(0x3333333333333333)
+#define BNN_W_0F UINT64_C(0x0F0F0F0F0F0F0F0F)
+#define BNN_W_01 UINT64_C(0x0101010101010101)
+#else
+#define BNN_W_55 UINT32_C(0x55555555)
+#define BNN_W_33 UINT32_C(0x33333333)
+#define BNN_W_0F UINT32_C(0x0F0F0F0F)
+#define BNN_W_01 UINT32_C(0x01010101)
+#endif
+
+/* SWAR: each byte of the result holds the popcount (0..8) of that byte of x */
+BNN_ALWAYS_INLINE bnn_word_t bnn_byte_counts(bnn_word_t x)
+{
+    x = x - ((x >> 1) & BNN_W_55);                 /* 2-bit fields: 0..2 */
+    x = (x & BNN_W_33) + ((x >> 2) & BNN_W_33);    /* 4-bit fields: 0..4 */
+    return (x + (x >> 4)) & BNN_W_0F;              /* bytes: 0..8 */
+}
+
+/* sum of the bytes of x, x's bytes summing to < 256 */
+BNN_ALWAYS_INLINE int32_t bnn_byte_sum(bnn_word_t x)
+{
+    return (int32_t)((x * BNN_W_01) >> (BNN_WORD_BITS - 8));
+}
+
+/* popcount of one word, branch-free SWAR (also the Harley-Seal counters and tails) */
+BNN_ALWAYS_INLINE int32_t bnn_popcount_swar(bnn_word_t x)
+{
+    return bnn_byte_sum(bnn_byte_counts(x));
+}
+
 static inline int32_t bnn_popcount(bnn_word_t x)
 {
-#if BNN_POPCOUNT_SWAR
-    /* branch-free SWAR popcount (Hacker's Delight 5-1), no compiler builtins */
-#if BNN_WORD_BITS == 64
-    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
-    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
-    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
-    return (int32_t)((x * UINT64_C(0x0101010101010101)) >> 56);
-#else
-    x = x - ((x >> 1) & UINT32_C(0x55555555));
-    x = (x & UINT32_C(0x33333333)) + ((x >> 2) & UINT32_C(0x33333333));
-    x = (x + (x >> 4)) & UINT32_C(0x0F0F0F0F);
-    return (int32_t)((x * UINT32_C(0x01010101)) >> 24);
-#endif
-#else
+#if BNN_POPCOUNT == BNN_POPCOUNT_BUILTIN
 #if BNN_WORD_BITS == 64
     return (int32_t)__builtin_popcountll((unsigned long long)x);
 #else
     return (int32_t)__builtin_popcount((unsigned int)x);
 #endif
+#else
+    return bnn_popcount_swar(x);
 #endif
+}
+
+/* USADA8 acc + |b0| + |b1| + |b2| + |b3| over the unsigned bytes of x: the sum of
+ * the byte counts of x added to acc, one instruction on cores with the DSP extension */
+BNN_ALWAYS_INLINE uint32_t bnn_usada8_acc(uint32_t acc, uint32_t x)
+{
+#if defined(__ARM_FEATURE_SIMD32) && BNN_WORD_BITS == 32
+    uint32_t r;
+    __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(0u), "r"(acc));
+    return r;
+#else
+    return acc + (x & 0xFFu) + ((x >> 8) & 0xFFu) + ((x >> 16) & 0xFFu) + (x >> 24);
+#endif
+}
+
+/* Carry-save adder on bit vectors: for bits a, b, c, sum = a ^ b ^ c and
+ * carry = (a & b) | (c & (a ^ b)), so a + b + c = 2 carry + sum in every bit position. */
+BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a, bnn_word_t b, bnn_word_t c)
+{
+    const bnn_word_t u = a ^ b;
+    *carry = (a & b) | (u & c);
+    *sum = u ^ c;
+}
+
+/* Popcount accumulator over a stream of words fed in pieces (the taps of a
+ * convolution), so Harley-Seal keeps its counters across the pieces.  Invariant:
+ * bits counted = n + 16 pc(sixteens fed to n) + 8 pc(eights) + 4 pc(fours)
+ *                + 2 pc(twos) + pc(ones), see bnn_pc_total. */
+typedef struct {
+    bnn_word_t ones, twos, fours, eights;
+    int32_t n;
+} bnn_pc_acc;
+
+BNN_ALWAYS_INLINE void bnn_pc_init(bnn_pc_acc *s)
+{
+    s->ones = s->twos = s->fours = s->eights = 0;
+    s->n = 0;
+}
+
+BNN_ALWAYS_INLINE int32_t bnn_pc_total(const bnn_pc_acc *s)
+{
+#if BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL
+    return s->n + 8 * bnn_popcount_swar(s->eights) + 4 * bnn_popcount_swar(s->fours)
+         + 2 * bnn_popcount_swar(s->twos) + bnn_popcount_swar(s->ones);
+#else
+    return s->n;
+#endif
+}
+
+/* word i of the stream: a[i] ^ b[i] (b may be NULL: a[i]), masked by m[i] unless m is NULL */
+#define BNN_PC_WORD(i) ((b ? a[i] ^ b[i] : a[i]) & (m ? m[i] : ~(bnn_word_t)0))
+
+/* The strategy, in one place: add popcount(BNN_PC_WORD(i)) for i < n to s. */
+BNN_ALWAYS_INLINE void bnn_pc_feed(bnn_pc_acc *s, const bnn_word_t *a, const bnn_word_t *b,
+                                   const bnn_word_t *m, int32_t n)
+{
+    int32_t i = 0;
+#if BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL
+    /* Harley-Seal: per block, CSAs fold BNN_HS_BLOCK words into ones/twos/fours/eights
+     * (and a carry out of weight 16 or 8 whose popcount is added, scaled, to n).
+     * Total popcount = 16 pc(sixteens) + 8 pc(eights) + 4 pc(fours) + 2 pc(twos) + pc(ones). */
+    bnn_word_t ones = s->ones, twos = s->twos, fours = s->fours, eights = s->eights;
+    int32_t top = 0;
+    for (; i + BNN_HS_BLOCK <= n; i += BNN_HS_BLOCK) {
+        bnn_word_t twos_a, twos_b, fours_a, fours_b, eights_a;
+        bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 0), BNN_PC_WORD(i + 1));
+        bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 2), BNN_PC_WORD(i + 3));
+        bnn_csa(&fours_a, &twos, twos, twos_a, twos_b);
+        bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 4), BNN_PC_WORD(i + 5));
+        bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 6), BNN_PC_WORD(i + 7));
+        bnn_csa(&fours_b, &twos, twos, twos_a, twos_b);
+#if BNN_HS_BLOCK == 8
+        bnn_csa(&eights_a, &fours, fours, fours_a, fours_b);
+        top += bnn_popcount_swar(eights_a);                 /* weight 8 */
+#else
+        {
+            bnn_word_t eights_b, sixteens;
+            bnn_csa(&eights_a, &fours, fours, fours_a, fours_b);
+            bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 8), BNN_PC_WORD(i + 9));
+            bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 10), BNN_PC_WORD(i + 11));
+            bnn_csa(&fours_a, &twos, twos, twos_a, twos_b);
+            bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 12), BNN_PC_WORD(i + 13));
+            bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 14), BNN_PC_WORD(i + 15));
+            bnn_csa(&fours_b, &twos, twos, twos_a, twos_b);
+            bnn_csa(&eights_b, &fours, fours, fours_a, fours_b);
+            bnn_csa(&sixteens, &eights, eights, eights_a, eights_b);
+            top += bnn_popcount_swar(sixteens);             /* weight 16 */
+        }
+#endif
+    }
+#if BNN_HS_BLOCK == 8
+    s->n += 8 * top;
+    (void)eights;
+#else
+    s->n += 16 * top;
+#endif
+    s->ones = ones;
+    s->twos = twos;
+    s->fours = fours;
+    s->eights = eights;
+    for (; i < n; ++i) s->n += bnn_popcount_swar(BNN_PC_WORD(i));
+#elif BNN_POPCOUNT == BNN_POPCOUNT_USADA8 && BNN_WORD_BITS == 32
+    /* pairs of words: 4-bit field counts (0..4 each) of both words added (0..8), then
+     * to byte counts (0..16), then USADA8 adds the 4 bytes to the total */
+    uint32_t acc = (uint32_t)s->n;
+    for (; i + 2 <= n; i += 2) {
+        uint32_t x = BNN_PC_WORD(i), y = BNN_PC_WORD(i + 1);
+        x = x - ((x >> 1) & BNN_W_55);
+        y = y - ((y >> 1) & BNN_W_55);
+        x = (x & BNN_W_33) + ((x >> 2) & BNN_W_33) + (y & BNN_W_33) + ((y >> 2) & BNN_W_33);
+        acc = bnn_usada8_acc(acc, (x & BNN_W_0F) + ((x >> 4) & BNN_W_0F));
+    }
+    for (; i < n; ++i) acc = bnn_usada8_acc(acc, bnn_byte_counts(BNN_PC_WORD(i)));
+    s->n = (int32_t)acc;
+#elif BNN_POPCOUNT == BNN_POPCOUNT_USADA8
+    /* 64-bit words (host): byte counts summed by multiplication */
+    for (; i < n; ++i) s->n += bnn_popcount_swar(BNN_PC_WORD(i));
+#else
+    for (; i < n; ++i) s->n += bnn_popcount(BNN_PC_WORD(i));
+#endif
+}
+
+/* sum over i < n of popcount(a[i] ^ b[i]) */
+BNN_ALWAYS_INLINE int32_t bnn_xor_popcount(const bnn_word_t *a, const bnn_word_t *b, int32_t n)
+{
+    bnn_pc_acc s;
+    bnn_pc_init(&s);
+    bnn_pc_feed(&s, a, b, (const bnn_word_t *)0, n);
+    return bnn_pc_total(&s);
+}
+
+/* sum over i < n of popcount((a[i] ^ b[i]) & m[i]) */
+BNN_ALWAYS_INLINE int32_t bnn_xor_popcount_masked(const bnn_word_t *a, const bnn_word_t *b,
+                                                  const bnn_word_t *m, int32_t n)
+{
+    bnn_pc_acc s;
+    bnn_pc_init(&s);
+    bnn_pc_feed(&s, a, b, m, n);
+    return bnn_pc_total(&s);
+}
+
+/* sum over i < n of popcount(a[i]) */
+BNN_ALWAYS_INLINE int32_t bnn_popcount_words(const bnn_word_t *a, int32_t n)
+{
+    bnn_pc_acc s;
+    bnn_pc_init(&s);
+    bnn_pc_feed(&s, a, (const bnn_word_t *)0, (const bnn_word_t *)0, n);
+    return bnn_pc_total(&s);
 }
 
 static inline void bnn_clear(bnn_word_t *p, int32_t n)
@@ -149,21 +348,13 @@ static inline void bnn_binarize_input(const float *x, int32_t P, int32_t C, int3
 static inline void bnn_dense(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
                       const bnn_word_t *w, int32_t N, int32_t mode, int32_t *acc)
 {
-    int32_t n, i;
+    int32_t n;
     const bnn_word_t *nz = in + n_words;
-    int32_t valid = K;
-    if (ternary) {
-        valid = 0;
-        for (i = 0; i < n_words; ++i) valid += bnn_popcount(nz[i]);
-    }
+    const int32_t valid = ternary ? bnn_popcount_words(nz, n_words) : K;
     for (n = 0; n < N; ++n) {
         const bnn_word_t *row = w + n * n_words;
-        int32_t q = 0;
-        if (ternary) {
-            for (i = 0; i < n_words; ++i) q += bnn_popcount((in[i] ^ row[i]) & nz[i]);
-        } else {
-            for (i = 0; i < n_words; ++i) q += bnn_popcount(in[i] ^ row[i]);
-        }
+        const int32_t q = ternary ? bnn_xor_popcount_masked(in, row, nz, n_words)
+                                  : bnn_xor_popcount(in, row, n_words);
         acc[n] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
     }
 }
@@ -216,38 +407,66 @@ static inline void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bn
     }
 }
 
+/* One output pixel's XOR-popcount against output channel co, accumulated over all
+ * valid taps in one bnn_pc_acc.  A kernel row whose KW taps all lie inside the map
+ * (dilation 1) is KW * wpp contiguous words in both the input and the weights: it is
+ * fed as one run, so Harley-Seal blocks span the taps of that row. */
+BNN_ALWAYS_INLINE int32_t bnn_conv_q(const bnn_word_t *in, const bnn_word_t *nzp, const bnn_word_t *wco,
+                                     const bnn_conv_shape *s, int32_t oy, int32_t ox)
+{
+    const int32_t wpp = BNN_WORDS(s->Cin);
+    const int32_t ix0 = ox * s->SW - s->PL;
+    const int32_t row_inside = s->DW == 1 && ix0 >= 0 && ix0 + s->KW <= s->W;
+    int32_t ky, kx;
+    bnn_pc_acc acc;
+    bnn_pc_init(&acc);
+    for (ky = 0; ky < s->KH; ++ky) {
+        const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
+        const bnn_word_t *wrow = wco + ky * s->KW * wpp;
+        if (iy < 0 || iy >= s->H) continue;
+        if (row_inside) {
+            const int32_t o = (iy * s->W + ix0) * wpp;
+            bnn_pc_feed(&acc, in + o, wrow, nzp ? nzp + o : (const bnn_word_t *)0, s->KW * wpp);
+            continue;
+        }
+        for (kx = 0; kx < s->KW; ++kx) {
+            const int32_t ix = ix0 + kx * s->DW;
+            int32_t o;
+            if (ix < 0 || ix >= s->W) continue;
+            o = (iy * s->W + ix) * wpp;
+            bnn_pc_feed(&acc, in + o, wrow + kx * wpp, nzp ? nzp + o : (const bnn_word_t *)0, wpp);
+        }
+    }
+    return bnn_pc_total(&acc);
+}
+
 static inline void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
                        const bnn_conv_shape *s, int32_t mode, int32_t *acc)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
+    const int32_t taps = s->KH * s->KW * wpp;
     const bnn_word_t *nzp = in + s->H * s->W * wpp;
-    int32_t oy, ox, co, ky, kx, i;
+    int32_t oy, ox, co, ky, kx;
     for (oy = 0; oy < s->OH; ++oy) {
         for (ox = 0; ox < s->OW; ++ox) {
-            for (co = 0; co < s->Cout; ++co) {
-                int32_t q = 0, valid = 0;
-                for (ky = 0; ky < s->KH; ++ky) {
-                    const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
-                    if (iy < 0 || iy >= s->H) continue;
-                    for (kx = 0; kx < s->KW; ++kx) {
-                        const int32_t ix = ox * s->SW - s->PL + kx * s->DW;
-                        const bnn_word_t *a, *b, *m;
-                        if (ix < 0 || ix >= s->W) continue;
-                        a = in + (iy * s->W + ix) * wpp;
-                        b = w + ((co * s->KH + ky) * s->KW + kx) * wpp;
-                        if (ternary) {
-                            m = nzp + (iy * s->W + ix) * wpp;
-                            for (i = 0; i < wpp; ++i) {
-                                q += bnn_popcount((a[i] ^ b[i]) & m[i]);
-                                valid += bnn_popcount(m[i]);
-                            }
-                        } else {
-                            for (i = 0; i < wpp; ++i) q += bnn_popcount(a[i] ^ b[i]);
-                            valid += s->Cin;
-                        }
-                    }
+            int32_t *out = acc + (oy * s->OW + ox) * s->Cout;
+            /* valid inputs of the receptive field: Cin per tap inside the map, or the
+             * nonzero bits there (ternary); the same for every output channel */
+            int32_t valid = 0;
+            for (ky = 0; ky < s->KH; ++ky) {
+                const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
+                if (iy < 0 || iy >= s->H) continue;
+                for (kx = 0; kx < s->KW; ++kx) {
+                    const int32_t ix = ox * s->SW - s->PL + kx * s->DW;
+                    if (ix < 0 || ix >= s->W) continue;
+                    valid += ternary ? bnn_popcount_words(nzp + (iy * s->W + ix) * wpp, wpp) : s->Cin;
                 }
-                acc[(oy * s->OW + ox) * s->Cout + co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
+            }
+            for (co = 0; co < s->Cout; ++co) {
+                const bnn_word_t *wco = w + co * taps;
+                const int32_t q = ternary ? bnn_conv_q(in, nzp, wco, s, oy, ox)
+                                          : bnn_conv_q(in, (const bnn_word_t *)0, wco, s, oy, ox);
+                out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
             }
         }
     }

@@ -216,7 +216,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         "mcu": target.mcu,
         "float_layers": [r["function"] for _, r in layers if r.get("float_accumulation")],
         "word_bits": target.word_bits,
-        "popcount_swar": int(target.popcount == "swar"),
+        "popcount_macro": "BNN_POPCOUNT_" + target.popcount.upper(),
         "source": c_comment(g.source),
         "input_size": in_t.numel,
         "input_shape": list(g.input_onnx_shape),
