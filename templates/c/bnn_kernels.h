@@ -45,11 +45,20 @@ typedef uint32_t bnn_word_t;
 #ifndef BNN_POPCOUNT
 #define BNN_POPCOUNT BNN_POPCOUNT_BUILTIN
 #endif
+/* 8: best on the cortex-m4 model for convolutions (runs of KW * words-per-pixel words,
+ * often < 16) and within 4% of 16 on long dense rows (bench/kernels.py) */
 #ifndef BNN_HS_BLOCK
-#define BNN_HS_BLOCK 16
+#define BNN_HS_BLOCK 8
 #endif
 #if BNN_HS_BLOCK != 8 && BNN_HS_BLOCK != 16
 #error "BNN_HS_BLOCK must be 8 or 16"
+#endif
+
+/* unroll the next loop twice (GCC and clang; a plain loop elsewhere) */
+#if defined(__GNUC__)
+#define BNN_UNROLL2 _Pragma("GCC unroll 2")
+#else
+#define BNN_UNROLL2
 #endif
 
 /* the inner-loop helpers below must be inlined: their NULL-pointer arguments select
@@ -72,11 +81,17 @@ typedef uint32_t bnn_word_t;
 #define BNN_W_01 UINT32_C(0x01010101)
 #endif
 
+/* SWAR: each 4-bit field of the result holds the popcount (0..4) of that field of x */
+BNN_ALWAYS_INLINE bnn_word_t bnn_nibble_counts(bnn_word_t x)
+{
+    x = x - ((x >> 1) & BNN_W_55);                 /* 2-bit fields: 0..2 */
+    return (x & BNN_W_33) + ((x >> 2) & BNN_W_33); /* 4-bit fields: 0..4 */
+}
+
 /* SWAR: each byte of the result holds the popcount (0..8) of that byte of x */
 BNN_ALWAYS_INLINE bnn_word_t bnn_byte_counts(bnn_word_t x)
 {
-    x = x - ((x >> 1) & BNN_W_55);                 /* 2-bit fields: 0..2 */
-    x = (x & BNN_W_33) + ((x >> 2) & BNN_W_33);    /* 4-bit fields: 0..4 */
+    x = bnn_nibble_counts(x);
     return (x + (x >> 4)) & BNN_W_0F;              /* bytes: 0..8 */
 }
 
@@ -118,6 +133,32 @@ BNN_ALWAYS_INLINE uint32_t bnn_usada8_acc(uint32_t acc, uint32_t x)
 #endif
 }
 
+/* acc + the sum of the bytes of x, the bytes of x summing to < 256: USADA8 on cores
+ * with the DSP extension, else a multiply */
+BNN_ALWAYS_INLINE int32_t bnn_add_byte_sum(int32_t acc, bnn_word_t x)
+{
+#if defined(__ARM_FEATURE_SIMD32) && BNN_WORD_BITS == 32
+    return (int32_t)bnn_usada8_acc((uint32_t)acc, x);
+#else
+    return acc + bnn_byte_sum(x);
+#endif
+}
+
+/* the same for any bytes (0..255 each): without USADA8, pairs of bytes are first added
+ * into 16-bit fields (<= 510), whose sum (<= 2040) a multiply then gathers */
+BNN_ALWAYS_INLINE int32_t bnn_add_wide_byte_sum(int32_t acc, bnn_word_t x)
+{
+#if defined(__ARM_FEATURE_SIMD32) && BNN_WORD_BITS == 32
+    return (int32_t)bnn_usada8_acc((uint32_t)acc, x);
+#elif BNN_WORD_BITS == 64
+    x = (x & UINT64_C(0x00FF00FF00FF00FF)) + ((x >> 8) & UINT64_C(0x00FF00FF00FF00FF));
+    return acc + (int32_t)((x * UINT64_C(0x0001000100010001)) >> 48);
+#else
+    x = (x & UINT32_C(0x00FF00FF)) + ((x >> 8) & UINT32_C(0x00FF00FF));
+    return acc + (int32_t)((x * UINT32_C(0x00010001)) >> 16);
+#endif
+}
+
 /* Carry-save adder on bit vectors: for bits a, b, c, sum = a ^ b ^ c and
  * carry = (a & b) | (c & (a ^ b)), so a + b + c = 2 carry + sum in every bit position. */
 BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a, bnn_word_t b, bnn_word_t c)
@@ -145,83 +186,91 @@ BNN_ALWAYS_INLINE void bnn_pc_init(bnn_pc_acc *s)
 BNN_ALWAYS_INLINE int32_t bnn_pc_total(const bnn_pc_acc *s)
 {
 #if BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL
-    return s->n + 8 * bnn_popcount_swar(s->eights) + 4 * bnn_popcount_swar(s->fours)
-         + 2 * bnn_popcount_swar(s->twos) + bnn_popcount_swar(s->ones);
+    /* 8 pc(eights) + 4 pc(fours) + 2 pc(twos) + pc(ones) in one SWAR pass: nibble counts
+     * of ones + 2 twos (<= 12 per nibble), their bytes (<= 24) plus 4 and 8 times the byte
+     * counts of fours and eights: <= 120 per byte, then one byte sum */
+    const bnn_word_t low = bnn_nibble_counts(s->ones) + (bnn_nibble_counts(s->twos) << 1);
+    const bnn_word_t bytes = (low & BNN_W_0F) + ((low >> 4) & BNN_W_0F)
+                           + (bnn_byte_counts(s->fours) << 2) + (bnn_byte_counts(s->eights) << 3);
+    return bnn_add_wide_byte_sum(s->n, bytes);
 #else
     return s->n;
 #endif
 }
 
-/* word i of the stream: a[i] ^ b[i] (b may be NULL: a[i]), masked by m[i] unless m is NULL */
-#define BNN_PC_WORD(i) ((b ? a[i] ^ b[i] : a[i]) & (m ? m[i] : ~(bnn_word_t)0))
+/* what a stream word is: a[i], a[i] ^ b[i] (BNN_PC_XOR), masked by m[i] (BNN_PC_MASK);
+ * a compile-time constant at every call, so the selection costs nothing */
+#define BNN_PC_PLAIN 0
+#define BNN_PC_XOR 1
+#define BNN_PC_MASK 2
+#define BNN_PC_WORD(i) ((kind & BNN_PC_XOR ? a[i] ^ b[i] : a[i]) & (kind & BNN_PC_MASK ? m[i] : ~(bnn_word_t)0))
+/* move the stream on by k words (unused pointers are not touched) */
+#define BNN_PC_ADVANCE(k) (a += (k), b = kind & BNN_PC_XOR ? b + (k) : b, m = kind & BNN_PC_MASK ? m + (k) : m, n -= (k))
 
 /* The strategy, in one place: add popcount(BNN_PC_WORD(i)) for i < n to s. */
-BNN_ALWAYS_INLINE void bnn_pc_feed(bnn_pc_acc *s, const bnn_word_t *a, const bnn_word_t *b,
+BNN_ALWAYS_INLINE void bnn_pc_feed(bnn_pc_acc *s, int32_t kind, const bnn_word_t *a, const bnn_word_t *b,
                                    const bnn_word_t *m, int32_t n)
 {
-    int32_t i = 0;
+    int32_t i;
 #if BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL
     /* Harley-Seal: per block, CSAs fold BNN_HS_BLOCK words into ones/twos/fours/eights
      * (and a carry out of weight 16 or 8 whose popcount is added, scaled, to n).
      * Total popcount = 16 pc(sixteens) + 8 pc(eights) + 4 pc(fours) + 2 pc(twos) + pc(ones). */
     bnn_word_t ones = s->ones, twos = s->twos, fours = s->fours, eights = s->eights;
     int32_t top = 0;
-    for (; i + BNN_HS_BLOCK <= n; i += BNN_HS_BLOCK) {
+    BNN_UNROLL2
+    for (; n >= BNN_HS_BLOCK; BNN_PC_ADVANCE(BNN_HS_BLOCK)) {
         bnn_word_t twos_a, twos_b, fours_a, fours_b, eights_a;
-        bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 0), BNN_PC_WORD(i + 1));
-        bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 2), BNN_PC_WORD(i + 3));
+        bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(0), BNN_PC_WORD(1));
+        bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(2), BNN_PC_WORD(3));
         bnn_csa(&fours_a, &twos, twos, twos_a, twos_b);
-        bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 4), BNN_PC_WORD(i + 5));
-        bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 6), BNN_PC_WORD(i + 7));
+        bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(4), BNN_PC_WORD(5));
+        bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(6), BNN_PC_WORD(7));
         bnn_csa(&fours_b, &twos, twos, twos_a, twos_b);
 #if BNN_HS_BLOCK == 8
         bnn_csa(&eights_a, &fours, fours, fours_a, fours_b);
-        top += bnn_popcount_swar(eights_a);                 /* weight 8 */
+        top = bnn_add_byte_sum(top, bnn_byte_counts(eights_a));    /* weight 8 */
 #else
         {
             bnn_word_t eights_b, sixteens;
             bnn_csa(&eights_a, &fours, fours, fours_a, fours_b);
-            bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 8), BNN_PC_WORD(i + 9));
-            bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 10), BNN_PC_WORD(i + 11));
+            bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(8), BNN_PC_WORD(9));
+            bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(10), BNN_PC_WORD(11));
             bnn_csa(&fours_a, &twos, twos, twos_a, twos_b);
-            bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(i + 12), BNN_PC_WORD(i + 13));
-            bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(i + 14), BNN_PC_WORD(i + 15));
+            bnn_csa(&twos_a, &ones, ones, BNN_PC_WORD(12), BNN_PC_WORD(13));
+            bnn_csa(&twos_b, &ones, ones, BNN_PC_WORD(14), BNN_PC_WORD(15));
             bnn_csa(&fours_b, &twos, twos, twos_a, twos_b);
             bnn_csa(&eights_b, &fours, fours, fours_a, fours_b);
             bnn_csa(&sixteens, &eights, eights, eights_a, eights_b);
-            top += bnn_popcount_swar(sixteens);             /* weight 16 */
+            top = bnn_add_byte_sum(top, bnn_byte_counts(sixteens)); /* weight 16 */
         }
 #endif
     }
-#if BNN_HS_BLOCK == 8
-    s->n += 8 * top;
-    (void)eights;
-#else
-    s->n += 16 * top;
-#endif
+    s->n += BNN_HS_BLOCK * top;
     s->ones = ones;
     s->twos = twos;
     s->fours = fours;
     s->eights = eights;
-    for (; i < n; ++i) s->n += bnn_popcount_swar(BNN_PC_WORD(i));
+    for (i = 0; i < n; ++i) s->n = bnn_add_byte_sum(s->n, bnn_byte_counts(BNN_PC_WORD(i)));
 #elif BNN_POPCOUNT == BNN_POPCOUNT_USADA8 && BNN_WORD_BITS == 32
     /* pairs of words: 4-bit field counts (0..4 each) of both words added (0..8), then
      * to byte counts (0..16), then USADA8 adds the 4 bytes to the total */
     uint32_t acc = (uint32_t)s->n;
-    for (; i + 2 <= n; i += 2) {
-        uint32_t x = BNN_PC_WORD(i), y = BNN_PC_WORD(i + 1);
+    for (; n >= 2; BNN_PC_ADVANCE(2)) {
+        uint32_t x = BNN_PC_WORD(0), y = BNN_PC_WORD(1);
         x = x - ((x >> 1) & BNN_W_55);
         y = y - ((y >> 1) & BNN_W_55);
         x = (x & BNN_W_33) + ((x >> 2) & BNN_W_33) + (y & BNN_W_33) + ((y >> 2) & BNN_W_33);
         acc = bnn_usada8_acc(acc, (x & BNN_W_0F) + ((x >> 4) & BNN_W_0F));
     }
-    for (; i < n; ++i) acc = bnn_usada8_acc(acc, bnn_byte_counts(BNN_PC_WORD(i)));
+    if (n > 0) acc = bnn_usada8_acc(acc, bnn_byte_counts(BNN_PC_WORD(0)));
     s->n = (int32_t)acc;
+    (void)i;
 #elif BNN_POPCOUNT == BNN_POPCOUNT_USADA8
     /* 64-bit words (host): byte counts summed by multiplication */
-    for (; i < n; ++i) s->n += bnn_popcount_swar(BNN_PC_WORD(i));
+    for (i = 0; i < n; ++i) s->n += bnn_popcount_swar(BNN_PC_WORD(i));
 #else
-    for (; i < n; ++i) s->n += bnn_popcount(BNN_PC_WORD(i));
+    for (i = 0; i < n; ++i) s->n += bnn_popcount(BNN_PC_WORD(i));
 #endif
 }
 
@@ -230,7 +279,7 @@ BNN_ALWAYS_INLINE int32_t bnn_xor_popcount(const bnn_word_t *a, const bnn_word_t
 {
     bnn_pc_acc s;
     bnn_pc_init(&s);
-    bnn_pc_feed(&s, a, b, (const bnn_word_t *)0, n);
+    bnn_pc_feed(&s, BNN_PC_XOR, a, b, (const bnn_word_t *)0, n);
     return bnn_pc_total(&s);
 }
 
@@ -240,7 +289,7 @@ BNN_ALWAYS_INLINE int32_t bnn_xor_popcount_masked(const bnn_word_t *a, const bnn
 {
     bnn_pc_acc s;
     bnn_pc_init(&s);
-    bnn_pc_feed(&s, a, b, m, n);
+    bnn_pc_feed(&s, BNN_PC_XOR | BNN_PC_MASK, a, b, m, n);
     return bnn_pc_total(&s);
 }
 
@@ -249,7 +298,7 @@ BNN_ALWAYS_INLINE int32_t bnn_popcount_words(const bnn_word_t *a, int32_t n)
 {
     bnn_pc_acc s;
     bnn_pc_init(&s);
-    bnn_pc_feed(&s, a, (const bnn_word_t *)0, (const bnn_word_t *)0, n);
+    bnn_pc_feed(&s, BNN_PC_PLAIN, a, (const bnn_word_t *)0, (const bnn_word_t *)0, n);
     return bnn_pc_total(&s);
 }
 
@@ -411,8 +460,8 @@ static inline void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bn
  * valid taps in one bnn_pc_acc.  A kernel row whose KW taps all lie inside the map
  * (dilation 1) is KW * wpp contiguous words in both the input and the weights: it is
  * fed as one run, so Harley-Seal blocks span the taps of that row. */
-BNN_ALWAYS_INLINE int32_t bnn_conv_q(const bnn_word_t *in, const bnn_word_t *nzp, const bnn_word_t *wco,
-                                     const bnn_conv_shape *s, int32_t oy, int32_t ox)
+BNN_ALWAYS_INLINE int32_t bnn_conv_q(int32_t kind, const bnn_word_t *in, const bnn_word_t *nzp,
+                                     const bnn_word_t *wco, const bnn_conv_shape *s, int32_t oy, int32_t ox)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
     const int32_t ix0 = ox * s->SW - s->PL;
@@ -426,7 +475,7 @@ BNN_ALWAYS_INLINE int32_t bnn_conv_q(const bnn_word_t *in, const bnn_word_t *nzp
         if (iy < 0 || iy >= s->H) continue;
         if (row_inside) {
             const int32_t o = (iy * s->W + ix0) * wpp;
-            bnn_pc_feed(&acc, in + o, wrow, nzp ? nzp + o : (const bnn_word_t *)0, s->KW * wpp);
+            bnn_pc_feed(&acc, kind, in + o, wrow, kind & BNN_PC_MASK ? nzp + o : nzp, s->KW * wpp);
             continue;
         }
         for (kx = 0; kx < s->KW; ++kx) {
@@ -434,7 +483,7 @@ BNN_ALWAYS_INLINE int32_t bnn_conv_q(const bnn_word_t *in, const bnn_word_t *nzp
             int32_t o;
             if (ix < 0 || ix >= s->W) continue;
             o = (iy * s->W + ix) * wpp;
-            bnn_pc_feed(&acc, in + o, wrow + kx * wpp, nzp ? nzp + o : (const bnn_word_t *)0, wpp);
+            bnn_pc_feed(&acc, kind, in + o, wrow + kx * wpp, kind & BNN_PC_MASK ? nzp + o : nzp, wpp);
         }
     }
     return bnn_pc_total(&acc);
@@ -464,8 +513,8 @@ static inline void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_w
             }
             for (co = 0; co < s->Cout; ++co) {
                 const bnn_word_t *wco = w + co * taps;
-                const int32_t q = ternary ? bnn_conv_q(in, nzp, wco, s, oy, ox)
-                                          : bnn_conv_q(in, (const bnn_word_t *)0, wco, s, oy, ox);
+                const int32_t q = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, s, oy, ox)
+                                          : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, s, oy, ox);
                 out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
             }
         }
