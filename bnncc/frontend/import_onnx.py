@@ -204,9 +204,8 @@ class _Importer:
             if self.tensors[acc[0]].dtype is DType.FLOAT32 and qpos < 0:
                 raise UnsupportedError("the only layer takes a real-valued input: there is no binary layer to compile",
                                        where=self.name)
-            for n in (chain if qpos < 0 else chain[: qpos + 1]):
-                if n.op_type == "Transpose":
-                    raise UnsupportedError("Transpose is supported only after a quantizer", where=_where(n))
+            if qpos < 0:
+                _refuse_transpose(chain)  # the float tail is elementwise
             # the end: graph output, possibly through a head
             if qpos >= 0:
                 ir_bin, level, perm, onnx_shape = self.emit_activation(chain[: qpos + 1], chain[qpos + 1:], cur, ir_cur, acc)
@@ -271,9 +270,7 @@ class _Importer:
         """FloatChain up to the quantizer, then the ops of ``post``.  Returns the IR
         binary tensor, its level (magnitude), the IR->ONNX index map of the tensor that
         leaves ``post`` and that tensor's ONNX shape."""
-        for n in pre:
-            if n.op_type == "Transpose":
-                raise UnsupportedError("Transpose is supported only after a quantizer", where=_where(n))
+        _refuse_transpose(pre)
         qout = pre[-1].output[0]
         q_shape = self.shape(qout, pre[-1])
         has_pool = any(self.classify(n) == "pool" for n in pre)
@@ -500,6 +497,13 @@ class _Importer:
         out = self.new(TensorType((1,), DType.INT64), "index")
         self.ops.append(O.ArgMax(node.name or out_name, (ir_logits,), out))
         return out
+
+
+def _refuse_transpose(nodes) -> None:
+    """Chains evaluated elementwise (before a quantizer, the float tail) cannot permute."""
+    for n in nodes:
+        if n.op_type == "Transpose":
+            raise UnsupportedError("Transpose is supported only after a quantizer", where=_where(n))
 
 
 def _transposed(perm: np.ndarray, shape, axes) -> np.ndarray:
