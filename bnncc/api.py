@@ -62,6 +62,8 @@ def compile_model(model, target="host", out_dir=None, *, force: bool = False, pr
     """Compile ``model`` (path or ModelProto) for ``target``; write the library into
     ``out_dir`` if given.  Returns (Compiled, {file: text})."""
     t = _target(target)
+    if t.backend != "c":
+        raise BnnccError(f"the '{t.backend}' backend is not available yet", where=t.name)
     compiled = lower(model, t)
     files = render(compiled.graph, t, prefix)
     if out_dir is not None:

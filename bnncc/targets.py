@@ -3,7 +3,9 @@
 Adding a board means adding a file; a board file may start with ``base = "<core>"``
 to take every key of ``targets/<core>.toml`` and override some (tables are merged).
 Keys other than the ones typed here are kept in ``Target.extra``; MCU targets
-(``kind = "mcu"``) describe their board in an ``[mcu]`` table (``MCU_KEYS``).
+(``kind = "mcu"``) describe their board in an ``[mcu]`` table (``MCU_KEYS``), FPGA
+targets (``kind = "fpga"``, backend ``hls``) their device in an ``[fpga]`` table
+(``FPGA_KEYS``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from .errors import BnnccError
 from .resources import targets_dir
 
-BACKENDS = ("c",)
+BACKENDS = ("c", "hls")
 POPCOUNTS = ("builtin", "swar", "harley_seal", "usada8")
 
 
@@ -38,9 +40,15 @@ class Target:
         """The [mcu] table (board, core, clock, memory map, energy) of an MCU target."""
         return dict(self.extra.get("mcu", {}))
 
+    @property
+    def fpga(self) -> dict:
+        """The [fpga] table (board, part, clock, device resources) of an FPGA target."""
+        return dict(self.extra.get("fpga", {}))
+
 
 MCU_KEYS = {"board", "core", "fpu", "clock_hz", "flash_origin", "flash_bytes", "ram_origin", "ram_bytes",
             "stack_bytes", "energy_nj_per_cycle"}
+FPGA_KEYS = {"board", "family", "part", "clock_hz", "luts", "ffs", "bram36", "uram", "dsps"}
 
 
 def _read(path: Path) -> dict:
@@ -91,6 +99,10 @@ def _parse(path: Path) -> Target:
         missing = MCU_KEYS - set(t.mcu)
         if missing:
             raise BnnccError(f"[mcu] lacks {', '.join(sorted(missing))}", where=str(path))
+    if t.kind == "fpga":
+        missing = FPGA_KEYS - set(t.fpga)
+        if missing:
+            raise BnnccError(f"[fpga] lacks {', '.join(sorted(missing))}", where=str(path))
     if t.popcount not in POPCOUNTS:
         raise BnnccError(f"unknown popcount strategy '{t.popcount}' (known: {', '.join(POPCOUNTS)})", where=str(path))
     return t
