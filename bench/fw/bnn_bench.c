@@ -26,7 +26,8 @@ __attribute__((noinline)) void bench_bnn_dense(void)
 
 __attribute__((noinline)) void bench_bnn_conv(void)
 {
-    bnn_conv2d(bnn_conv_in, 0, bnn_conv_w, &conv_shape, BNN_ACC_DOT, conv_out);
+    static int32_t runs[3 * CONV_K * CONV_K];
+    bnn_conv2d(bnn_conv_in, 0, bnn_conv_w, &conv_shape, BNN_ACC_DOT, conv_out, runs);
 }
 
 int main(void)

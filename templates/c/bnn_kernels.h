@@ -54,11 +54,13 @@ typedef uint32_t bnn_word_t;
 #error "BNN_HS_BLOCK must be 8 or 16"
 #endif
 
-/* unroll the next loop twice (GCC and clang; a plain loop elsewhere) */
+/* unroll the next loop twice / up to 8 times (GCC and clang; a plain loop elsewhere) */
 #if defined(__GNUC__)
 #define BNN_UNROLL2 _Pragma("GCC unroll 2")
+#define BNN_UNROLL8 _Pragma("GCC unroll 8")
 #else
 #define BNN_UNROLL2
+#define BNN_UNROLL8
 #endif
 
 /* the inner-loop helpers below must be inlined: their NULL-pointer arguments select
@@ -302,25 +304,6 @@ BNN_ALWAYS_INLINE int32_t bnn_popcount_words(const bnn_word_t *a, int32_t n)
     return bnn_pc_total(&s);
 }
 
-static inline void bnn_clear(bnn_word_t *p, int32_t n)
-{
-    int32_t i;
-    for (i = 0; i < n; ++i) p[i] = 0;
-}
-
-static inline void bnn_set_bit(bnn_word_t *plane, int32_t wpp, int32_t p, int32_t c)
-{
-    plane[p * wpp + c / BNN_WORD_BITS] |= (bnn_word_t)1 << (c % BNN_WORD_BITS);
-}
-
-/* store value v in {-1, 0, +1} at (p, c): value plane bit = (v > 0); with a nonzero
- * plane, its bit = (v != 0).  The planes must be cleared first. */
-static inline void bnn_store_value(bnn_word_t *out, int32_t ternary, int32_t P, int32_t wpp, int32_t p, int32_t c, int32_t v)
-{
-    if (v > 0) bnn_set_bit(out, wpp, p, c);
-    if (ternary && v != 0) bnn_set_bit(out + P * wpp, wpp, p, c);
-}
-
 static inline int32_t bnn_get_bit(const bnn_word_t *plane, int32_t wpp, int32_t p, int32_t c)
 {
     return (int32_t)((plane[p * wpp + c / BNN_WORD_BITS] >> (c % BNN_WORD_BITS)) & 1u);
@@ -338,9 +321,12 @@ typedef struct {
     const float *c;
 } bnn_step;
 
-static inline float bnn_apply_steps(float v, int32_t i, const bnn_step *steps, int32_t n_steps)
+/* Always inlined: a layer's steps are a constant table, so GCC unrolls the loop and
+ * folds the switch into the layer's straight-line float code. */
+BNN_ALWAYS_INLINE float bnn_apply_steps(float v, int32_t i, const bnn_step *steps, int32_t n_steps)
 {
     int32_t k;
+    BNN_UNROLL8
     for (k = 0; k < n_steps; ++k) {
         const float k_c = steps[k].c[i * steps[k].stride];
         switch (steps[k].op) {
@@ -378,15 +364,22 @@ static inline void bnn_binarize_input(const float *x, int32_t P, int32_t C, int3
                                int32_t ternary, bnn_word_t *out)
 {
     const int32_t wpp = BNN_WORDS(C);
-    int32_t p, c;
-    bnn_clear(out, (ternary ? 2 : 1) * P * wpp);
+    int32_t p, j, b;
     for (p = 0; p < P; ++p) {
-        for (c = 0; c < C; ++c) {
-            const int32_t s = c * P + p;
-            const int32_t r = per_element ? s : 0;
-            const float v = x[s];
-            const int32_t o = dir[r] == 0 ? cval[r] : dir[r] * ((v >= hi[r]) + (v >= lo[r]) - 1);
-            bnn_store_value(out, ternary, P, wpp, p, c, o);
+        for (j = 0; j < wpp; ++j) {  /* one output word at a time, built in registers */
+            const int32_t c0 = j * BNN_WORD_BITS;
+            const int32_t nb = C - c0 < BNN_WORD_BITS ? C - c0 : BNN_WORD_BITS;
+            bnn_word_t val = 0, nz = 0;
+            for (b = 0; b < nb; ++b) {
+                const int32_t s = (c0 + b) * P + p;
+                const int32_t r = per_element ? s : 0;
+                const float v = x[s];
+                const int32_t o = dir[r] == 0 ? cval[r] : dir[r] * ((v >= hi[r]) + (v >= lo[r]) - 1);
+                val |= (bnn_word_t)(o > 0) << b;
+                nz |= (bnn_word_t)(o != 0) << b;
+            }
+            out[p * wpp + j] = val;
+            if (ternary) out[(P + p) * wpp + j] = nz;
         }
     }
 }
@@ -456,87 +449,111 @@ static inline void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bn
     }
 }
 
-/* One output pixel's XOR-popcount against output channel co, accumulated over all
- * valid taps in one bnn_pc_acc.  A kernel row whose KW taps all lie inside the map
- * (dilation 1) is KW * wpp contiguous words in both the input and the weights: it is
- * fed as one run, so Harley-Seal blocks span the taps of that row. */
-BNN_ALWAYS_INLINE int32_t bnn_conv_q(int32_t kind, const bnn_word_t *in, const bnn_word_t *nzp,
-                                     const bnn_word_t *wco, const bnn_conv_shape *s, int32_t oy, int32_t ox)
+/* A pixel's receptive field as runs of words: (input word offset, weight word offset,
+ * words).  A kernel row whose KW taps all lie inside the map (dilation 1) is KW * wpp
+ * contiguous words in both the input and the weights, so it is one run (Harley-Seal
+ * blocks then span its taps); at the edges every in-map tap is a run of wpp words.
+ * Returns the number of runs (at most KH * KW) and sets *valid to the number of valid
+ * inputs: Cin per in-map tap, or the nonzero bits there (ternary). */
+static inline int32_t bnn_conv_runs(const bnn_word_t *nzp, int32_t ternary, const bnn_conv_shape *s,
+                                    int32_t oy, int32_t ox, int32_t *runs, int32_t *valid)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
     const int32_t ix0 = ox * s->SW - s->PL;
     const int32_t row_inside = s->DW == 1 && ix0 >= 0 && ix0 + s->KW <= s->W;
-    int32_t ky, kx;
-    bnn_pc_acc acc;
-    bnn_pc_init(&acc);
+    int32_t ky, kx, n = 0, v = 0;
     for (ky = 0; ky < s->KH; ++ky) {
         const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
-        const bnn_word_t *wrow = wco + ky * s->KW * wpp;
         if (iy < 0 || iy >= s->H) continue;
-        if (row_inside) {
-            const int32_t o = (iy * s->W + ix0) * wpp;
-            bnn_pc_feed(&acc, kind, in + o, wrow, kind & BNN_PC_MASK ? nzp + o : nzp, s->KW * wpp);
-            continue;
-        }
         for (kx = 0; kx < s->KW; ++kx) {
             const int32_t ix = ix0 + kx * s->DW;
-            int32_t o;
+            const int32_t len = row_inside ? s->KW * wpp : wpp;
             if (ix < 0 || ix >= s->W) continue;
-            o = (iy * s->W + ix) * wpp;
-            bnn_pc_feed(&acc, kind, in + o, wrow + kx * wpp, kind & BNN_PC_MASK ? nzp + o : nzp, wpp);
+            runs[3 * n] = (iy * s->W + ix) * wpp;
+            runs[3 * n + 1] = (ky * s->KW + kx) * wpp;
+            runs[3 * n + 2] = len;
+            v += ternary ? bnn_popcount_words(nzp + runs[3 * n], len) : (len / wpp) * s->Cin;
+            ++n;
+            if (row_inside) break;
         }
+    }
+    *valid = v;
+    return n;
+}
+
+/* XOR-popcount of one output channel's weights (wco) over a pixel's runs */
+BNN_ALWAYS_INLINE int32_t bnn_conv_q(int32_t kind, const bnn_word_t *in, const bnn_word_t *nzp,
+                                     const bnn_word_t *wco, const int32_t *runs, int32_t n_runs)
+{
+    int32_t r;
+    bnn_pc_acc acc;
+    bnn_pc_init(&acc);
+    for (r = 0; r < n_runs; ++r) {
+        const int32_t *run = runs + 3 * r;
+        bnn_pc_feed(&acc, kind, in + run[0], wco + run[1], kind & BNN_PC_MASK ? nzp + run[0] : nzp, run[2]);
     }
     return bnn_pc_total(&acc);
 }
 
+/* runs: scratch for 3 * KH * KW int32 (the caller's, sized at generation time) */
 static inline void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
-                       const bnn_conv_shape *s, int32_t mode, int32_t *acc)
+                       const bnn_conv_shape *s, int32_t mode, int32_t *acc, int32_t *runs)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
     const int32_t taps = s->KH * s->KW * wpp;
     const bnn_word_t *nzp = in + s->H * s->W * wpp;
-    int32_t oy, ox, co, ky, kx;
+    int32_t oy, ox, co;
     for (oy = 0; oy < s->OH; ++oy) {
         for (ox = 0; ox < s->OW; ++ox) {
             int32_t *out = acc + (oy * s->OW + ox) * s->Cout;
-            /* valid inputs of the receptive field: Cin per tap inside the map, or the
-             * nonzero bits there (ternary); the same for every output channel */
-            int32_t valid = 0;
-            for (ky = 0; ky < s->KH; ++ky) {
-                const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
-                if (iy < 0 || iy >= s->H) continue;
-                for (kx = 0; kx < s->KW; ++kx) {
-                    const int32_t ix = ox * s->SW - s->PL + kx * s->DW;
-                    if (ix < 0 || ix >= s->W) continue;
-                    valid += ternary ? bnn_popcount_words(nzp + (iy * s->W + ix) * wpp, wpp) : s->Cin;
+            int32_t valid;
+            const int32_t n_runs = bnn_conv_runs(nzp, ternary, s, oy, ox, runs, &valid);
+            if (ternary) {
+                for (co = 0; co < s->Cout; ++co) {
+                    const int32_t q = bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, w + co * taps, runs, n_runs);
+                    out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
                 }
-            }
-            for (co = 0; co < s->Cout; ++co) {
-                const bnn_word_t *wco = w + co * taps;
-                const int32_t q = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, s, oy, ox)
-                                          : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, s, oy, ox);
-                out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
+            } else {
+                for (co = 0; co < s->Cout; ++co) {
+                    const int32_t q = bnn_conv_q(BNN_PC_XOR, in, nzp, w + co * taps, runs, n_runs);
+                    out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
+                }
             }
         }
     }
 }
 
 /* ---- integer thresholds -> binary -----------------------------------------
- * out = dir * ([x >= hi] + [x >= lo] - 1) with lo <= hi; per channel or per element. */
+ * out = dir * ([x >= hi] + [x >= lo] - 1) with lo <= hi, dir in {-1, +1}; per channel
+ * or per element.  Each output word (and its nonzero-plane word) is built in registers and stored once;
+ * tail bits stay 0. */
+#define BNN_THRESHOLD_BODY(T)                                                              \
+    const int32_t wpp = BNN_WORDS(C);                                                      \
+    int32_t p, j, b;                                                                       \
+    for (p = 0; p < P; ++p) {                                                              \
+        for (j = 0; j < wpp; ++j) {                                                        \
+            const int32_t c0 = j * BNN_WORD_BITS;                                          \
+            const int32_t nb = C - c0 < BNN_WORD_BITS ? C - c0 : BNN_WORD_BITS;            \
+            bnn_word_t val = 0, nz = 0;                                                    \
+            for (b = 0; b < nb; ++b) {                                                     \
+                const int32_t c = c0 + b;                                                  \
+                const int32_t r = per_element ? p * C + c : c;                             \
+                const T x = acc[p * C + c];                                                \
+                const int32_t ge_hi = x >= hi[r], lt_lo = !(x >= lo[r]);                   \
+                /* dir = +1: out > 0 iff ge_hi; dir = -1: iff lt_lo; out != 0 iff either */ \
+                val |= (bnn_word_t)(dir[r] > 0 ? ge_hi : lt_lo) << b;                      \
+                nz |= (bnn_word_t)(ge_hi | lt_lo) << b;                                    \
+            }                                                                              \
+            out[p * wpp + j] = val;                                                        \
+            if (ternary) out[(P + p) * wpp + j] = nz;                                      \
+        }                                                                                  \
+    }
+
 static inline void bnn_threshold(const int32_t *acc, int32_t P, int32_t C, int32_t per_element,
                           const int8_t *dir, const int32_t *lo, const int32_t *hi,
                           int32_t ternary, bnn_word_t *out)
 {
-    const int32_t wpp = BNN_WORDS(C);
-    int32_t p, c;
-    bnn_clear(out, (ternary ? 2 : 1) * P * wpp);
-    for (p = 0; p < P; ++p) {
-        for (c = 0; c < C; ++c) {
-            const int32_t r = per_element ? p * C + c : c;
-            const int32_t x = acc[p * C + c];
-            bnn_store_value(out, ternary, P, wpp, p, c, dir[r] * ((x >= hi[r]) + (x >= lo[r]) - 1));
-        }
-    }
+    BNN_THRESHOLD_BODY(int32_t)
 }
 
 /* the same on the float32 accumulator of a real-input layer (lo, hi may be +-inf) */
@@ -544,16 +561,7 @@ static inline void bnn_threshold_f32(const float *acc, int32_t P, int32_t C, int
                               const int8_t *dir, const float *lo, const float *hi,
                               int32_t ternary, bnn_word_t *out)
 {
-    const int32_t wpp = BNN_WORDS(C);
-    int32_t p, c;
-    bnn_clear(out, (ternary ? 2 : 1) * P * wpp);
-    for (p = 0; p < P; ++p) {
-        for (c = 0; c < C; ++c) {
-            const int32_t r = per_element ? p * C + c : c;
-            const float x = acc[p * C + c];
-            bnn_store_value(out, ternary, P, wpp, p, c, dir[r] * ((x >= hi[r]) + (x >= lo[r]) - 1));
-        }
-    }
+    BNN_THRESHOLD_BODY(float)
 }
 
 /* ---- max/min pooling on bits ----------------------------------------------

@@ -165,7 +165,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             a = ins[0]
             co, kh, kw, ci = op.weight.shape
             oh, ow, _ = out.shape
-            L.update(ternary=int(a.dtype is DType.TERNARY), w=consts.words(pre + "w", op.packed),
+            L.update(ternary=int(a.dtype is DType.TERNARY), w=consts.words(pre + "w", op.packed), runs=3 * kh * kw,
                      mode="BNN_ACC_XOR_POPCOUNT" if op.acc == "xor_popcount" else "BNN_ACC_DOT",
                      shape=[a.shape[0], a.shape[1], ci, co, kh, kw, op.strides[0], op.strides[1], op.pads[0], op.pads[1],
                             op.dilations[0], op.dilations[1], oh, ow])
