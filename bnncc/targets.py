@@ -48,7 +48,10 @@ class Target:
 
 MCU_KEYS = {"board", "core", "fpu", "clock_hz", "flash_origin", "flash_bytes", "ram_origin", "ram_bytes",
             "stack_bytes", "energy_nj_per_cycle"}
-FPGA_KEYS = {"board", "family", "part", "clock_hz", "luts", "ffs", "bram36", "uram", "dsps"}
+FPGA_KEYS = {"board", "family", "part", "clock_hz", "luts", "ffs", "bram36", "uram", "dsps",
+             # fixed shell (DMA, control) and power model of hw_sim.fpga (power.POWER_KEYS)
+             "shell_luts", "shell_ffs", "shell_bram36",
+             "static_w", "uw_per_mhz_lut", "uw_per_mhz_ff", "uw_per_mhz_bram36", "uw_per_mhz_dsp", "toggle_rate"}
 
 
 def _read(path: Path) -> dict:
