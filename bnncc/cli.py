@@ -115,21 +115,35 @@ def verify(model, target, inputs_path, n, seed, as_json):
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--target", "-t", default="cortex-m4", show_default=True, help="An MCU target (see `bnncc targets`).")
+@click.option("--target", "-t", default="cortex-m4", show_default=True,
+              help="An MCU or FPGA target (see `bnncc targets`).")
 @click.option("--board", default=None, help=BOARD_HELP)
 @click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
               help=".npz with an 'inputs' array (N samples) or .npy; random inputs if absent.")
 @click.option("-n", "n", type=int, default=None, help="Use the first N inputs (or N random inputs).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--fold", "fold_spec", default=None,
+              help="FPGA: PE/SIMD per layer, INDEX=PExSIMD,... or @fold.json (default: automatic).")
+@click.option("--fps", type=float, default=None, help="FPGA: fold automatically for this many frames/s.")
+@click.option("--max-luts", type=int, default=None, help="FPGA: fold automatically within this many LUTs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def simulate(model, target, board, inputs_path, n, seed, as_json):
+def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json):
     """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
-    latency, energy, flash/RAM, and outputs compared with onnxruntime."""
-    from .mcu import simulate as run_simulate
+    latency, energy, flash/RAM, and outputs compared with onnxruntime.  FPGA targets:
+    hw_sim's dataflow, resource and power estimates for a folding (given with --fold,
+    or chosen for --fps / --max-luts / the device); no C-simulation (see verify)."""
     from .targets import resolve_target
 
+    t = resolve_target(target, board)
+    if t.kind == "fpga":
+        _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json)
+        return
+    if fold_spec or fps is not None or max_luts is not None:
+        raise BnnccError("--fold, --fps and --max-luts are for FPGA targets")
+    from .mcu import simulate as run_simulate
+
     x, golden = _load_inputs(inputs_path, n)
-    res = run_simulate(model, resolve_target(target, board), inputs=x, n=n or 16, seed=seed, golden=golden)
+    res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
     else:
@@ -149,6 +163,42 @@ def simulate(model, target, board, inputs_path, n, seed, as_json):
                    f"{'bit-exact' if res['outputs_match'] else 'MISMATCH'} vs onnxruntime "
                    f"({v['argmax_match']}/{v['n']} argmax)")
     sys.exit(0 if res["outputs_match"] else 1)
+
+
+def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
+    """The FPGA branch of ``simulate``: estimates only, so it exits 0 unless the folding
+    misses a requested --fps or the design does not fit the board (exit 1)."""
+    from .fpga import simulate as run_fpga
+
+    res = run_fpga(model, t, fold_spec=fold_spec, fps=fps, max_luts=max_luts)
+    ok = res["fits"] and res["fold"].get("reached") is not False
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+        sys.exit(0 if ok else 1)
+    table = Table(title=f"bnncc simulate: {res['target']} ({res['part']}, {res['clock_hz'] / 1e6:g} MHz), "
+                        f"FINN-style dataflow estimate")
+    for col in ("#", "op", "name", "PE", "SIMD", "cycles", "%", "LUT", "BRAM36", "FF", "DSP"):
+        table.add_column(col, justify="left" if col in ("op", "name") else "right")
+    for L in res["layers"]:
+        table.add_row("" if L["index"] is None else str(L["index"]), L["op"], L["name"][:24],
+                      str(L["pe"] or ""), str(L["simd"] or ""), f"{L['cycles']:,}", f"{L['percent']:.0f}",
+                      f"{L['lut']:,}", f"{L['bram36']:g}", f"{L['ff']:,}", str(L["dsp"] or ""))
+    fifo, sh, u = res["fifo"], res["shell"], res["utilisation_percent"]
+    table.add_row("", "FIFOs", "", "", "", "", "", f"{fifo['lut']:,}", f"{fifo['bram36']:g}", f"{fifo['ff']:,}", "")
+    table.add_row("", "shell", "DMA+control", "", "", "", "", f"{sh['lut']:,}", f"{sh['bram36']:g}", f"{sh['ff']:,}", "")
+    table.add_row("", "total", "", "", "", f"{res['ii_cycles']:,}", "", f"{res['luts']:,}", f"{res['brams']:g}",
+                  f"{res['ffs']:,}", str(res["dsps"] or ""))
+    Console(width=130).print(table)
+    b, p = res["bottleneck"], res["power_w"]
+    click.echo(f"{res['fps']:,.1f} frames/s (II {res['ii_cycles']:,} cycles; bottleneck {b['op']} '{b['name']}'), "
+               f"first-frame latency {res['total_cycles']:,} cycles = {res['latency_ms']:.4f} ms")
+    click.echo(f"utilisation: LUT {u['lut']:.1f}%, FF {u['ff']:.1f}%, BRAM36 {u['bram36']:.1f}%, DSP {u['dsp']:.1f}%"
+               f"{'' if res['fits'] else '  -- DOES NOT FIT the device'}; power {p['total_w']:.3f} W "
+               f"({p['static_w']:.3f} static), {res['energy_uj']:.3f} uJ/frame")
+    if res["fold"].get("message"):
+        click.echo(("bnncc: " if res["fold"].get("reached") is False else "auto-fold: ") + res["fold"]["message"])
+    click.echo(f"folding: {','.join(f'{k}={v[0]}x{v[1]}' for k, v in res['folding'].items())}; outputs {res['verification']}")
+    sys.exit(0 if ok else 1)
 
 
 @main.command()

@@ -105,3 +105,11 @@ def check_fold(g: Graph, fold: Folding) -> Folding:
             raise BnnccError(f"SIMD={simd} does not divide the {m.simd_unit} {what} of layer {k} ({m.kind} {m.name})")
         full[k] = (pe, simd)
     return full
+
+
+def auto_fold(graph: Graph, target, fps: float | None = None, max_luts: int | None = None):
+    """Automatic folding for an FPGA target (to ``fps`` and/or a LUT budget); see
+    ``bnncc.fpga.auto_fold``, which holds the algorithm next to the estimates it uses."""
+    from .fpga import auto_fold as _auto_fold
+
+    return _auto_fold(graph, target, fps, max_luts)
