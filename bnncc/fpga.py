@@ -225,19 +225,19 @@ class Estimate:
 
 
 def estimate(g: Graph, target: Target, fold: Folding, fifo_depth: int = FIFO_DEPTH,
-             weight_layout: str = "per_pe") -> Estimate:
+             weight_layout: str = "per_pe", ram_style: str = "auto") -> Estimate:
     """Stages, cycles and resources of ``fold`` with every FIFO ``fifo_depth`` deep."""
     fold = check_fold(g, fold)
     stages, owners = build_pipeline(g, fold)
-    return _estimate(target, fold, stages, owners, [fifo_depth] * (len(stages) + 1), weight_layout)
+    return _estimate(target, fold, stages, owners, [fifo_depth] * (len(stages) + 1), weight_layout, ram_style)
 
 
-def with_fifo_depths(est: Estimate, target: Target, depths: list[int], weight_layout: str = "per_pe") -> Estimate:
-    return _estimate(target, est.fold, est.stages, est.owners, depths, weight_layout)
+def with_fifo_depths(est: Estimate, target: Target, depths: list[int]) -> Estimate:
+    return _estimate(target, est.fold, est.stages, est.owners, depths)
 
 
-def _estimate(target, fold, stages, owners, depths, weight_layout) -> Estimate:
-    per, fifos = resources.pipeline(stages, depths, weight_layout)
+def _estimate(target, fold, stages, owners, depths, weight_layout="per_pe", ram_style="auto") -> Estimate:
+    per, fifos = resources.pipeline(stages, depths, weight_layout, ram_style)
     f = target.fpga
     total = resources.Res(lut=f["shell_luts"], ff=f["shell_ffs"], bram18=2 * f["shell_bram36"])
     for r in per + fifos:

@@ -109,7 +109,7 @@ def memory(width: int, depth: int, copies: int = 1, style: str = "auto") -> Res:
     return Res(bram18=copies * bram18_units(width, depth))
 
 
-def _mvau(s: C.Mvau, weight_layout: str) -> Res:
+def _mvau(s: C.Mvau, weight_layout: str, ram_style: str) -> Res:
     P, Q, W, A = s.pe, s.simd, s.w_bits, s.in_bits
     acc = s.acc_width
     mult = Q * (2 * math.ceil((W + A) / 6) - 1) * (W + A)
@@ -117,9 +117,9 @@ def _mvau(s: C.Mvau, weight_layout: str) -> Res:
     steps = s.thresholds
     comp = steps * acc
     if weight_layout == "wide":
-        wmem = memory(P * Q * W, s.wmem)
+        wmem = memory(P * Q * W, s.wmem, style=ram_style)
     else:
-        wmem = memory(Q * W, s.wmem, copies=P)
+        wmem = memory(Q * W, s.wmem, copies=P, style=ram_style)
     tmem = memory(steps * acc, s.tmem, copies=P) if steps else Res()
     logic = MVAU_C0 + MVAU_C1 * P * (mult + tree + acc + comp)
     ff = 2 * MVAU_C0 / 3 + P * (2 * acc + s.out_bits + (W + A) * Q) + Q * A + P * Q * W
@@ -175,10 +175,12 @@ def fifo(width: int, depth: int) -> Res:
     return Res(lut=addr, ff=width + addr, bram18=bram18_units(width, depth))
 
 
-def stage(s: C.Stage, weight_layout: str = "per_pe") -> Res:
-    """Resources of one stage; a stage without a model raises (never a silent 0)."""
+def stage(s: C.Stage, weight_layout: str = "per_pe", ram_style: str = "auto") -> Res:
+    """Resources of one stage; a stage without a model raises (never a silent 0).
+    ``ram_style`` of weight memories: "auto" (LUTRAM up to 128 deep), "block" (always
+    BRAM, as Vivado HLS maps BNN-PYNQ's weight arrays) or "distributed"."""
     if isinstance(s, C.Mvau):
-        return _mvau(s, weight_layout)
+        return _mvau(s, weight_layout, ram_style)
     if isinstance(s, C.Swu):
         return _swu(s)
     if isinstance(s, C.Thresholding):
@@ -205,9 +207,10 @@ def stage(s: C.Stage, weight_layout: str = "per_pe") -> Res:
     raise NotImplementedError(f"no resource model for {type(s).__name__}")
 
 
-def pipeline(stages: list[C.Stage], fifo_depths: list[int], weight_layout: str = "per_pe") -> tuple[list[Res], list[Res]]:
+def pipeline(stages: list[C.Stage], fifo_depths: list[int], weight_layout: str = "per_pe",
+             ram_style: str = "auto") -> tuple[list[Res], list[Res]]:
     """Per-stage resources and per-FIFO resources (``F_0 .. F_n``; ``F_0`` is the input
     stream, with ``stages[0].in_width``)."""
-    per = [stage(s, weight_layout) for s in stages]
+    per = [stage(s, weight_layout, ram_style) for s in stages]
     widths = [stages[0].in_width] + [s.out_width for s in stages]
     return per, [fifo(w, d) for w, d in zip(widths, fifo_depths)]
