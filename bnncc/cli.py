@@ -197,6 +197,8 @@ def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
                f"({p['static_w']:.3f} static), {res['energy_uj']:.3f} uJ/frame")
     if res["fold"].get("message"):
         click.echo(("bnncc: " if res["fold"].get("reached") is False else "auto-fold: ") + res["fold"]["message"])
+    for note in res["notes"]:
+        click.echo(f"note: {note}")
     click.echo(f"folding: {','.join(f'{k}={v[0]}x{v[1]}' for k, v in res['folding'].items())}; outputs {res['verification']}")
     sys.exit(0 if ok else 1)
 

@@ -42,6 +42,7 @@ from .targets import Target
 
 REAL_INPUT_BITS = 8
 FIFO_DEPTH = 32          # default depth of every inter-stage FIFO (SRL-based)
+FIFO_ROUNDS = 8          # simulations spent shrinking FIFOs below their peak occupancy
 DEVICE_FILL = 0.8        # auto-folding keeps LUT/FF/BRAM under this share of the device
 SIM_EVENT_LIMIT = 3_000_000
 
@@ -63,6 +64,7 @@ class _Builder:
     def __init__(self, g: Graph, fold: Folding):
         self.g, self.fold = g, fold
         self.stages: list[C.Stage] = []
+        self.notes: list[str] = []           # simplifications the model made for this graph
         self.owners: list[int | None] = []   # the MVAU whose folding sets each stage's parallelism
         self.out: _Stream | None = None
 
@@ -92,6 +94,8 @@ class _Builder:
                 continue
             ti, to = g.tensors[op.inputs[0]], g.tensors[op.output]
             if isinstance(op, O.FloatSteps):
+                self.notes.append(f"FloatSteps '{op.name}' (input pre-processing) is not modelled: assumed "
+                                  f"folded into a {REAL_INPUT_BITS}-bit input quantisation")
                 continue
             if isinstance(op, O.BinarizeInput):
                 ch, pix = to.channels, to.pixels
@@ -140,6 +144,9 @@ class _Builder:
         if thr is not None:
             skip.add(k + 1)
         in_bits = REAL_INPUT_BITS if ti.dtype is DType.FLOAT32 else _bits(ti)
+        if ti.dtype is DType.FLOAT32:
+            self.notes.append(f"{op.kind} '{op.name}' takes real values: modelled with {REAL_INPUT_BITS}-bit "
+                              "integer inputs (FINN/BNN-PYNQ's UINT8 image), not float32 arithmetic")
         if self.out is None:  # the graph input feeds this layer directly
             self.out = _Stream(ti.numel, simd, in_bits)
         steps = _bits(out_t) if thr is not None else 0
@@ -193,14 +200,17 @@ class _Builder:
         self.add(pool, ch, bits, _Stream(to.numel, ch, bits))
 
 
-def build_pipeline(g: Graph, fold: Folding) -> tuple[list[C.Stage], list[int | None]]:
+def build_pipeline(g: Graph, fold: Folding, notes: list[str] | None = None) -> tuple[list[C.Stage], list[int | None]]:
     """The stages of ``g`` under a complete folding (``check_fold``'s result), and for
-    each stage the MVAU (op index) whose PE/SIMD sets its parallelism (None: fixed)."""
+    each stage the MVAU (op index) whose PE/SIMD sets its parallelism (None: fixed).
+    The modelling simplifications made are appended to ``notes``."""
     b = _Builder(g, fold)
     stages = b.build()
     if not stages:
         raise BnnccError("the model has no layer to put on the FPGA")
     C.check_chain(stages)
+    if notes is not None:
+        notes.extend(b.notes)
     return stages, b.owners
 
 
@@ -218,6 +228,7 @@ class Estimate:
     total: resources.Res
     ii: int
     bottleneck: int          # stage index
+    notes: list[str] = field(default_factory=list)
 
     @property
     def bottleneck_stage(self) -> C.Stage:
@@ -228,12 +239,17 @@ def estimate(g: Graph, target: Target, fold: Folding, fifo_depth: int = FIFO_DEP
              weight_layout: str = "per_pe", ram_style: str = "auto") -> Estimate:
     """Stages, cycles and resources of ``fold`` with every FIFO ``fifo_depth`` deep."""
     fold = check_fold(g, fold)
-    stages, owners = build_pipeline(g, fold)
-    return _estimate(target, fold, stages, owners, [fifo_depth] * (len(stages) + 1), weight_layout, ram_style)
+    notes: list[str] = []
+    stages, owners = build_pipeline(g, fold, notes)
+    e = _estimate(target, fold, stages, owners, [fifo_depth] * (len(stages) + 1), weight_layout, ram_style)
+    e.notes = notes
+    return e
 
 
 def with_fifo_depths(est: Estimate, target: Target, depths: list[int]) -> Estimate:
-    return _estimate(target, est.fold, est.stages, est.owners, depths)
+    e = _estimate(target, est.fold, est.stages, est.owners, depths)
+    e.notes = est.notes
+    return e
 
 
 def _estimate(target, fold, stages, owners, depths, weight_layout="per_pe", ram_style="auto") -> Estimate:
@@ -396,9 +412,25 @@ def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | Non
     sim = None
     n_events = dataflow.events(est.stages, frames)
     if n_events <= SIM_EVENT_LIMIT:
-        if size_fifos:   # FINN's method: depths from a simulation at the analytic rate
-            est = with_fifo_depths(est, target, dataflow.size_fifos(est.stages, frames))
-        sim = dataflow.simulate(est.stages, frames, est.fifo_depths)
+        if size_fifos:
+            # FINN's method gives each FIFO its peak occupancy in a simulation at the analytic
+            # rate; a fast producer (an SWU ahead of a slow MVAU) then gets a frame-sized FIFO
+            # it does not need.  So: cap every FIFO at FIFO_DEPTH, simulate, and while the
+            # pipeline misses the analytic II give its peak back to the most downstream FIFO
+            # that ran full (back-pressure starts there and fills every FIFO upstream of it);
+            # after FIFO_ROUNDS rounds, to every FIFO that ran full.
+            peaks = dataflow.size_fifos(est.stages, frames)
+            depths = [min(d, FIFO_DEPTH) for d in peaks]
+            for rnd in range(FIFO_ROUNDS + 1):
+                sim = dataflow.simulate(est.stages, frames, depths)
+                full = [i for i, (d, q) in enumerate(zip(depths, sim.fifo_peak)) if q >= d < peaks[i]]
+                if sim.ii <= est.ii or not full:
+                    break
+                for i in (full[-1:] if rnd < FIFO_ROUNDS else full):
+                    depths[i] = peaks[i]
+            est = with_fifo_depths(est, target, depths)
+        else:
+            sim = dataflow.simulate(est.stages, frames, est.fifo_depths)
     ii = sim.ii if sim else est.ii
     latency = sim.first_frame_latency if sim else sum(est.cycles)
     fps = clock / ii
@@ -411,7 +443,8 @@ def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | Non
                        "pe": pe or None, "simd": simd or None, "cycles": c,
                        "percent": 100.0 * c / est.ii, "lut": round(r.lut), "ff": round(r.ff),
                        "bram18": r.bram18, "bram36": r.bram36, "dsp": r.dsp,
-                       "first_output_cycle": sim.stage_first_out[i] if sim else None})
+                       "first_output_cycle": sim.stage_first_out[i] if sim else None,
+                       "frame0_done_cycle": sim.stage_frame_end[i][0] if sim else None})
     fifo_tot = sum(est.fifo_res, resources.Res())
     util = {"lut": 100 * t.lut / f["luts"], "ff": 100 * t.ff / f["ffs"], "bram36": 100 * t.bram36 / f["bram36"],
             "dsp": 100 * t.dsp / f["dsps"] if f["dsps"] else 0.0}
@@ -445,5 +478,5 @@ def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | Non
         "power_w": pw.as_dict(),
         "dataflow_sim": sim.as_dict() if sim else None,
         "dataflow_sim_skipped": None if sim else f"{n_events:,} token events > {SIM_EVENT_LIMIT:,}; analytic figures",
-        "real_input_bits": REAL_INPUT_BITS,
+        "notes": est.notes,
     }
