@@ -117,7 +117,8 @@ def compare(target: str = "pynq-z2", weight_layout: str = "per_pe", ram_style: s
                      "lut_ratio": e.total.lut / pub["lut"], "bram36_ratio": e.total.bram36 / pub["bram36"],
                      "published": pub, "ii_cycles": e.ii, "fps": t.fpga["clock_hz"] / e.ii,
                      "fold": {str(k): list(v) for k, v in fold.items()},
-                     "stages": [(s.kind, s.name, c, round(r.lut), r.bram36) for s, c, r in zip(e.stages, e.cycles, e.res)]}
+                     "stages": [(s.kind, s.name, c, round(r.lut), r.bram36)
+                                for s, c, r in zip(e.stages, e.cycles, e.res)]}
     return out
 
 
@@ -129,7 +130,8 @@ def main(argv: list[str]) -> None:
         return
     for lay, r in res.items():
         for name, v in r.items():
-            print(f"{name.upper()}-w1a1 ({lay} weight memories, PE/ram_style): ours {v['lut']:,} LUT / {v['bram36']:g} BRAM36, "
+            print(f"{name.upper()}-w1a1 (weights {lay.replace('/', ', ram_style ')}): ours {v['lut']:,} LUT / "
+                  f"{v['bram36']:g} BRAM36, "
                   f"published {v['published']['lut']:,} / {v['published']['bram36']} -> ratio LUT "
                   f"{v['lut_ratio']:.2f}, BRAM36 {v['bram36_ratio']:.2f}; {v['fps']:,.0f} frames/s "
                   f"(II {v['ii_cycles']} cycles)")

@@ -185,7 +185,8 @@ def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
                       f"{L['lut']:,}", f"{L['bram36']:g}", f"{L['ff']:,}", str(L["dsp"] or ""))
     fifo, sh, u = res["fifo"], res["shell"], res["utilisation_percent"]
     table.add_row("", "FIFOs", "", "", "", "", "", f"{fifo['lut']:,}", f"{fifo['bram36']:g}", f"{fifo['ff']:,}", "")
-    table.add_row("", "shell", "DMA+control", "", "", "", "", f"{sh['lut']:,}", f"{sh['bram36']:g}", f"{sh['ff']:,}", "")
+    table.add_row("", "shell", "DMA+control", "", "", "", "", f"{sh['lut']:,}", f"{sh['bram36']:g}",
+                  f"{sh['ff']:,}", "")
     table.add_row("", "total", "", "", "", f"{res['ii_cycles']:,}", "", f"{res['luts']:,}", f"{res['brams']:g}",
                   f"{res['ffs']:,}", str(res["dsps"] or ""))
     Console(width=130).print(table)
@@ -199,7 +200,8 @@ def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
         click.echo(("bnncc: " if res["fold"].get("reached") is False else "auto-fold: ") + res["fold"]["message"])
     for note in res["notes"]:
         click.echo(f"note: {note}")
-    click.echo(f"folding: {','.join(f'{k}={v[0]}x{v[1]}' for k, v in res['folding'].items())}; outputs {res['verification']}")
+    spec = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in res["folding"].items())
+    click.echo(f"folding: {spec}; outputs {res['verification']}")
     sys.exit(0 if ok else 1)
 
 

@@ -34,7 +34,7 @@ from hw_sim.fpga import cycles as C
 from hw_sim.fpga import dataflow, power, resources
 
 from .errors import BnnccError
-from .folding import Folding, check_fold, divisors, mvau_layers
+from .folding import Folding, check_fold, mvau_layers
 from .ir import Graph
 from .ir import ops as O
 from .ir.types import DType
@@ -110,8 +110,8 @@ class _Builder:
             elif isinstance(op, O.Threshold):
                 prev = self.out
                 bits = _bits(to)
-                s = C.Thresholding(op.name, k, channels=to.channels, pixels=to.pixels, pe=math.gcd(prev.par, to.channels),
-                                   in_bits=prev.bits, thresholds=bits, thr_sets=to.pixels if op.per == "element" else 1)
+                s = C.Thresholding(op.name, k, channels=to.channels, pixels=to.pixels,
+                                   pe=math.gcd(prev.par, to.channels), in_bits=prev.bits, thresholds=bits, thr_sets=to.pixels if op.per == "element" else 1)
                 self.add(s, s.pe, prev.bits, _Stream(to.numel, s.pe, bits), owner=self.owners[-1])
             elif isinstance(op, O.PoolBits):
                 self._pool(k, op, ti, to)
@@ -389,8 +389,6 @@ def simulate(model, target: Target, fold_spec: str | None = None, fps: float | N
     if fold_spec and (fps is not None or max_luts is not None):
         raise BnnccError("give either --fold or --fps/--max-luts (automatic folding), not both")
     g = lower(model, target).graph
-    f = target.fpga
-    clock = float(f["clock_hz"])
     depth = FIFO_DEPTH if fifo_depth is None else fifo_depth
     if fold_spec:
         est = estimate(g, target, parse_fold(fold_spec), depth)
@@ -458,8 +456,10 @@ def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | Non
         "total_cycles": latency,
         "latency_ms": 1e3 * latency / clock,
         "energy_uj": pw.energy_uj(fps),
-        # no flash/RAM image on the fabric: weights live in on-chip BRAM/LUTRAM (see brams, luts)
-        "flash_bytes": None, "ram_bytes": None,
+        # MCU keys with no FPGA meaning are null: no flash/RAM image on the fabric (weights
+        # live in on-chip BRAM/LUTRAM: see brams, luts), no core, no ELF, no instructions
+        "flash_bytes": None, "ram_bytes": None, "core": None, "elf_sizes": None,
+        "instructions_per_inference": None,
         "outputs_match": None,
         "verification": "not checked (estimate only; run bnncc verify --target " + target.name + ")",
         "layers": layers,

@@ -20,7 +20,7 @@ from bnncc.fpga import build_pipeline, estimate, report
 from bnncc.targets import load_target
 from conftest import REPO
 from hw_sim.fpga import (Dwc, FmPad, LabelSelect, Mvau, Pool, StreamingMaxPool, Swu, Thresholding, bram18_units,
-                         simulate, stage_resources)
+                         estimate_power, simulate, stage_resources)
 from hw_sim.fpga.dataflow import size_fifos
 
 PYNQ = load_target("pynq-z2")
@@ -264,10 +264,24 @@ def test_auto_fold_reports_an_unreachable_fps(shared):
         auto_fold(g, PYNQ, fps=-1)
 
 
+def test_power_model():
+    f = PYNQ.fpga
+    idle = estimate_power(f, 100e6, 0, 0, 0, 0)
+    assert idle.dynamic_w == 0 and idle.total_w == f["static_w"]
+    p = estimate_power(f, 100e6, 10_000, 20_000, 10, 5)
+    # hand computation: 100 MHz * (10k*0.05 + 20k*0.012 + 10*12 + 5*5) uW
+    assert math.isclose(p.dynamic_w, 100 * (500 + 240 + 120 + 25) * 1e-6)
+    assert math.isclose(estimate_power(f, 200e6, 10_000, 20_000, 10, 5).dynamic_w, 2 * p.dynamic_w)
+    assert math.isclose(p.energy_uj(1000), 1e3 * p.total_w)
+    for t in ("ultra96", "kv260", "zcu104"):
+        assert estimate_power(load_target(t).fpga, 100e6, 1, 1, 1, 1).static_w > 0
+
+
 # ------------------------------------------------------------------------------ CLI
 
 MCU_KEYS = {"total_cycles", "latency_ms", "energy_uj", "layers", "target", "board", "clock_hz", "n",
-            "flash_bytes", "ram_bytes", "outputs_match", "verification"}
+            "flash_bytes", "ram_bytes", "outputs_match", "verification", "core", "elf_sizes",
+            "instructions_per_inference"}   # bnncc.mcu.simulate's keys
 
 
 def test_cli_simulate_fpga_json(shared):

@@ -212,7 +212,7 @@ class Swu(Stage):
     out_width = in_width
 
     def _blocks(self) -> tuple[int, int, int]:
-        (ih, iw), (oh, ow), (kh, kw) = self.ifm, self.ofm, self.kernel
+        iw, ow, (kh, kw) = self.ifm[1], self.ofm[1], self.kernel
         fill = iw * kh * self.dilation[0] * self.cf
         write = ow * kw * kh * self.cf
         read = self.stride[0] * iw * self.cf
