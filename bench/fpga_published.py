@@ -105,13 +105,14 @@ def cnv() -> tuple[Graph, dict]:
     return g.graph("cnv_w1a1"), dict(zip(idx, CNV_FOLD))
 
 
-def compare(target: str = "pynq-z2", weight_layout: str = "per_pe", ram_style: str = "auto") -> dict:
+def compare(target: str = "pynq-z2", weight_layout: str = "per_pe", ram_style: str = "auto",
+            lut_model: str = "finn") -> dict:
     """Our estimate and the ratio ours/published for LFC and CNV."""
     t = load_target(target)
     out = {}
     for name, build in (("lfc", lfc), ("cnv", cnv)):
         g, fold = build()
-        e = estimate(g, t, fold, weight_layout=weight_layout, ram_style=ram_style)
+        e = estimate(g, t, fold, weight_layout=weight_layout, ram_style=ram_style, lut_model=lut_model)
         pub = PUBLISHED[name]
         out[name] = {"lut": round(e.total.lut), "bram36": e.total.bram36, "ff": round(e.total.ff),
                      "lut_ratio": e.total.lut / pub["lut"], "bram36_ratio": e.total.bram36 / pub["bram36"],
@@ -123,14 +124,16 @@ def compare(target: str = "pynq-z2", weight_layout: str = "per_pe", ram_style: s
 
 
 def main(argv: list[str]) -> None:
-    res = {f"{lay}/{style}": compare(weight_layout=lay, ram_style=style)
-           for lay, style in (("per_pe", "auto"), ("per_pe", "block"), ("wide", "auto"))}
+    res = {f"{lay}/{style}/{lm}": compare(weight_layout=lay, ram_style=style, lut_model=lm)
+           for lay, style, lm in (("per_pe", "auto", "finn"), ("per_pe", "block", "finn"), ("wide", "auto", "finn"),
+                                  ("per_pe", "auto", "yosys"))}
     if "--json" in argv:
         print(json.dumps(res, indent=1))
         return
     for lay, r in res.items():
         for name, v in r.items():
-            print(f"{name.upper()}-w1a1 (weights {lay.replace('/', ', ram_style ')}): ours {v['lut']:,} LUT / "
+            w, rs, lm = lay.split("/")
+            print(f"{name.upper()}-w1a1 (weights {w}, ram_style {rs}, LUT model {lm}): ours {v['lut']:,} LUT / "
                   f"{v['bram36']:g} BRAM36, "
                   f"published {v['published']['lut']:,} / {v['published']['bram36']} -> ratio LUT "
                   f"{v['lut_ratio']:.2f}, BRAM36 {v['bram36_ratio']:.2f}; {v['fps']:,.0f} frames/s "

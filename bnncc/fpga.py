@@ -236,12 +236,14 @@ class Estimate:
 
 
 def estimate(g: Graph, target: Target, fold: Folding, fifo_depth: int = FIFO_DEPTH,
-             weight_layout: str = "per_pe", ram_style: str = "auto") -> Estimate:
-    """Stages, cycles and resources of ``fold`` with every FIFO ``fifo_depth`` deep."""
+             weight_layout: str = "per_pe", ram_style: str = "auto", lut_model: str = "finn") -> Estimate:
+    """Stages, cycles and resources of ``fold`` with every FIFO ``fifo_depth`` deep
+    (options of the resource model: see ``hw_sim.fpga.resources.stage``)."""
     fold = check_fold(g, fold)
     notes: list[str] = []
     stages, owners = build_pipeline(g, fold, notes)
-    e = _estimate(target, fold, stages, owners, [fifo_depth] * (len(stages) + 1), weight_layout, ram_style)
+    e = _estimate(target, fold, stages, owners, [fifo_depth] * (len(stages) + 1), weight_layout, ram_style,
+                  lut_model)
     e.notes = notes
     return e
 
@@ -252,8 +254,9 @@ def with_fifo_depths(est: Estimate, target: Target, depths: list[int]) -> Estima
     return e
 
 
-def _estimate(target, fold, stages, owners, depths, weight_layout="per_pe", ram_style="auto") -> Estimate:
-    per, fifos = resources.pipeline(stages, depths, weight_layout, ram_style)
+def _estimate(target, fold, stages, owners, depths, weight_layout="per_pe", ram_style="auto",
+              lut_model="finn") -> Estimate:
+    per, fifos = resources.pipeline(stages, depths, weight_layout, ram_style, lut_model)
     f = target.fpga
     total = resources.Res(lut=f["shell_luts"], ff=f["shell_ffs"], bram18=2 * f["shell_bram36"])
     for r in per + fifos:

@@ -59,6 +59,11 @@ from . import cycles as C
 
 LUTRAM_MAX_DEPTH = 128
 MVAU_C0, MVAU_C1 = 300, 1.1
+# c1 re-fitted (least squares, no intercept) to yosys 0.23 ``synth_xilinx -family xc7``
+# LUT counts of a binary PE datapath (XNOR, popcount, accumulator, threshold compare) for
+# (PE, SIMD) = (1,8) (1,16) (1,32) (1,64) (4,32) (16,64): per-point ratios 0.47..0.59.
+# Reproduce with ``python -m bench.fpga_yosys_calib``.
+MVAU_C1_BY_MODEL = {"finn": MVAU_C1, "yosys": 0.51}
 
 RAMB18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 RAMB36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
@@ -109,7 +114,7 @@ def memory(width: int, depth: int, copies: int = 1, style: str = "auto") -> Res:
     return Res(bram18=copies * bram18_units(width, depth))
 
 
-def _mvau(s: C.Mvau, weight_layout: str, ram_style: str) -> Res:
+def _mvau(s: C.Mvau, weight_layout: str, ram_style: str, lut_model: str = "finn") -> Res:
     P, Q, W, A = s.pe, s.simd, s.w_bits, s.in_bits
     acc = s.acc_width
     mult = Q * (2 * math.ceil((W + A) / 6) - 1) * (W + A)
@@ -121,7 +126,7 @@ def _mvau(s: C.Mvau, weight_layout: str, ram_style: str) -> Res:
     else:
         wmem = memory(Q * W, s.wmem, copies=P, style=ram_style)
     tmem = memory(steps * acc, s.tmem, copies=P) if steps else Res()
-    logic = MVAU_C0 + MVAU_C1 * P * (mult + tree + acc + comp)
+    logic = MVAU_C0 + MVAU_C1_BY_MODEL[lut_model] * P * (mult + tree + acc + comp)
     ff = 2 * MVAU_C0 / 3 + P * (2 * acc + s.out_bits + (W + A) * Q) + Q * A + P * Q * W
     return Res(lut=logic, ff=ff) + wmem + tmem
 
@@ -175,12 +180,13 @@ def fifo(width: int, depth: int) -> Res:
     return Res(lut=addr, ff=width + addr, bram18=bram18_units(width, depth))
 
 
-def stage(s: C.Stage, weight_layout: str = "per_pe", ram_style: str = "auto") -> Res:
+def stage(s: C.Stage, weight_layout: str = "per_pe", ram_style: str = "auto", lut_model: str = "finn") -> Res:
     """Resources of one stage; a stage without a model raises (never a silent 0).
     ``ram_style`` of weight memories: "auto" (LUTRAM up to 128 deep), "block" (always
-    BRAM, as Vivado HLS maps BNN-PYNQ's weight arrays) or "distributed"."""
+    BRAM, as Vivado HLS maps BNN-PYNQ's weight arrays) or "distributed".  ``lut_model``:
+    "finn" (FINN-R's c1 = 1.1) or "yosys" (c1 fitted to yosys synth_xilinx)."""
     if isinstance(s, C.Mvau):
-        return _mvau(s, weight_layout, ram_style)
+        return _mvau(s, weight_layout, ram_style, lut_model)
     if isinstance(s, C.Swu):
         return _swu(s)
     if isinstance(s, C.Thresholding):
@@ -208,9 +214,9 @@ def stage(s: C.Stage, weight_layout: str = "per_pe", ram_style: str = "auto") ->
 
 
 def pipeline(stages: list[C.Stage], fifo_depths: list[int], weight_layout: str = "per_pe",
-             ram_style: str = "auto") -> tuple[list[Res], list[Res]]:
+             ram_style: str = "auto", lut_model: str = "finn") -> tuple[list[Res], list[Res]]:
     """Per-stage resources and per-FIFO resources (``F_0 .. F_n``; ``F_0`` is the input
     stream, with ``stages[0].in_width``)."""
-    per = [stage(s, weight_layout, ram_style) for s in stages]
+    per = [stage(s, weight_layout, ram_style, lut_model) for s in stages]
     widths = [stages[0].in_width] + [s.out_width for s in stages]
     return per, [fifo(w, d) for w, d in zip(widths, fifo_depths)]
