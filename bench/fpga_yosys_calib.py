@@ -70,7 +70,8 @@ def yosys_luts(p: int, q: int, acc: int) -> dict:
         log = (Path(d) / "log").read_text(encoding="utf-8") + out.stdout
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", log, re.M)}
     luts = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
-    return {"luts": luts, "carry4": cells.get("CARRY4", 0), "ff": sum(v for k, v in cells.items() if k.startswith("FD"))}
+    ffs = sum(v for k, v in cells.items() if k.startswith("FD"))
+    return {"luts": luts, "carry4": cells.get("CARRY4", 0), "ff": ffs}
 
 
 def main(argv: list[str]) -> None:

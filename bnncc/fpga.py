@@ -111,7 +111,8 @@ class _Builder:
                 prev = self.out
                 bits = _bits(to)
                 s = C.Thresholding(op.name, k, channels=to.channels, pixels=to.pixels,
-                                   pe=math.gcd(prev.par, to.channels), in_bits=prev.bits, thresholds=bits, thr_sets=to.pixels if op.per == "element" else 1)
+                                   pe=math.gcd(prev.par, to.channels), in_bits=prev.bits, thresholds=bits,
+                                   thr_sets=to.pixels if op.per == "element" else 1)
                 self.add(s, s.pe, prev.bits, _Stream(to.numel, s.pe, bits), owner=self.owners[-1])
             elif isinstance(op, O.PoolBits):
                 self._pool(k, op, ti, to)
@@ -153,18 +154,16 @@ class _Builder:
         if isinstance(op, O.Dense):
             mh, mw = op.weight.shape
             pixels = 1
-            sets = 1
         else:
             cout, kh, kw, cin = op.weight.shape
             mh, mw = cout, kh * kw * cin
             ih, iw, _ = ti.shape
             to = g.tensors[op.output]
             pixels = to.pixels
-            sets = 1
             t, l, b, r = op.pads
             bits = in_bits
             if any(op.pads):
-                bits = max(in_bits, 2) if in_bits == 1 else in_bits
+                bits = 2 if in_bits == 1 else in_bits   # zeros need the nonzero plane
                 pad = C.FmPad(f"{op.name}.pad", k, ifm=(ih, iw), pads=op.pads, channels=cin, simd=simd,
                               bits=in_bits, out_bits=bits)
                 self.add(pad, simd, in_bits, _Stream(pad.out_words * simd, simd, bits))
@@ -173,8 +172,7 @@ class _Builder:
                         stride=op.strides, dilation=op.dilations, simd=simd, bits=bits)
             self.add(swu, simd, bits, _Stream(swu.out_words * simd, simd, bits))
             in_bits = bits
-        if thr is not None and thr.per == "element":
-            sets = pixels
+        sets = pixels if thr is not None and thr.per == "element" else 1
         s = C.Mvau(op.name, k, mh=mh, mw=mw, pixels=pixels, pe=pe, simd=simd, in_bits=in_bits,
                    thresholds=steps, thr_sets=sets)
         self.add(s, simd, in_bits, _Stream(mh * pixels, pe, s.out_bits))
