@@ -104,6 +104,28 @@ def _steps(consts: _Consts, pre: str, steps) -> list[dict]:
     return out
 
 
+CONV_FIELDS = ("H", "W", "Cin", "Cout", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW", "OH", "OW")
+POOL_FIELDS = ("H", "W", "C", "KH", "KW", "SH", "SW", "PT", "PL", "DH", "DW", "OH", "OW")
+SCALARS = ("P", "C", "K", "N", "n", "n_words", "ternary", "per_element", "scale_stride")
+
+
+def _kernel_params(L: dict) -> dict:
+    """The numbers a layer's C kernel call is specialised on (report.json ``kernel``):
+    what hw_sim's analytic estimator needs, without a compiler."""
+    kind = L["kind"]
+    out = {"kind": kind, "real": int(bool(L.get("real"))), **{k: int(L[k]) for k in SCALARS if k in L}}
+    if "shape" in L:
+        out.update(zip(POOL_FIELDS if kind == "PoolBits" else CONV_FIELDS, (int(v) for v in L["shape"])))
+    if "mode" in L:
+        out["xor_popcount"] = int(L["mode"] == "BNN_ACC_XOR_POPCOUNT")
+    if "steps" in L:
+        out["steps"] = len(L["steps"])
+        out["div_steps"] = sum(st["op"] in ("BNN_DIV", "BNN_RDIV") for st in L["steps"])
+    if kind == "AffineOut":
+        out["lut"] = int("lut" in L)
+    return out
+
+
 def build_context(g: Graph, target: Target, prefix: str) -> dict:
     if any(isinstance(op, O.FloatChain) for op in g.ops):
         raise BnnccError("internal: the C backend got an unlowered FloatChain")
@@ -205,6 +227,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             L.update(n=ins[0].numel)
         else:
             raise BnnccError(f"internal: the C backend cannot emit {op.kind}")
+        rep["kernel"] = _kernel_params(L)
         macs += rep["binary_macs"]
         layers.append((L, rep))
 
