@@ -18,6 +18,7 @@ from .compiler import lower
 from .errors import BnnccError
 from .ir import ops as O
 from .reference import graph_input_name, run_reference
+from .report import render_html
 from .targets import Target, load_target
 
 MARKER = ".bnncc"
@@ -66,6 +67,7 @@ def compile_model(model, target="host", out_dir=None, *, force: bool = False, pr
         raise BnnccError(f"the '{t.backend}' backend is not available yet", where=t.name)
     compiled = lower(model, t)
     files = render(compiled.graph, t, prefix)
+    files["report.html"] = render_html(files["report.json"], t)
     if out_dir is not None:
         write_tree(files, out_dir, force=force)
     return compiled, files

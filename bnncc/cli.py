@@ -127,7 +127,9 @@ def verify(model, target, inputs_path, n, seed, as_json):
 @click.option("--fps", type=float, default=None, help="FPGA: fold automatically for this many frames/s.")
 @click.option("--max-luts", type=int, default=None, help="FPGA: fold automatically within this many LUTs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json):
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the library, simulation.json and report.html (with cycles) into this folder.")
+def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir):
     """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
     latency, energy, flash/RAM, and outputs compared with onnxruntime.  FPGA targets:
     hw_sim's dataflow, resource and power estimates for a folding (given with --fold,
@@ -143,7 +145,7 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
     from .mcu import simulate as run_simulate
 
     x, golden = _load_inputs(inputs_path, n)
-    res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden)
+    res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, out_dir=out_dir)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
     else:
@@ -162,6 +164,8 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
                    f"inference; flash {res['flash_bytes']:,} B, RAM {res['ram_bytes']:,} B; outputs "
                    f"{'bit-exact' if res['outputs_match'] else 'MISMATCH'} vs onnxruntime "
                    f"({v['argmax_match']}/{v['n']} argmax)")
+        if out_dir:
+            click.echo(f"bnncc: wrote {out_dir}/report.html and simulation.json")
     sys.exit(0 if res["outputs_match"] else 1)
 
 

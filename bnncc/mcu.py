@@ -103,9 +103,11 @@ def function_cycles(result, name: str) -> int:
     return sum(v["cycles"] for k, v in result.inclusive.items() if k == name or k.startswith(name + "."))
 
 
-def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, golden=None) -> dict:
+def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, golden=None, out_dir=None) -> dict:
     """Build and run the firmware in hw_sim; per-layer cycles, latency, energy, memory
-    and the comparison with onnxruntime.  Figures are per inference (mean over inputs)."""
+    and the comparison with onnxruntime.  Figures are per inference (mean over inputs).
+    With ``out_dir``: also write the library there, with simulation.json and a
+    report.html that includes the measured cycles and the verification."""
     from .api import run_and_compare
 
     if target.kind != "mcu":
@@ -124,7 +126,7 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
                        "cycles": cyc, "percent": 100.0 * cyc / total if total else 0.0, "binary_macs": macs,
                        "cycles_per_binary_mac": cyc / macs if macs else None,
                        "weight_bytes": r["weight_bytes"], "activation_bytes": r["activation_bytes"]})
-    return {
+    res = {
         "target": target.name, "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "n": count,
         "total_cycles": total,
         "latency_ms": 1e3 * total / m["clock_hz"],
@@ -134,3 +136,16 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
         "instructions_per_inference": run.sim.instructions / count,
         "layers": layers,
     }
+    if out_dir is not None:
+        write_simulation(out_dir, run.files, target, res)
+    return res
+
+
+def write_simulation(out_dir, files: dict, target: Target, res: dict) -> Path:
+    """The emitted library plus simulation.json and the simulation's report.html."""
+    from .api import write_tree
+    from .report import render_html
+
+    files = {**files, "report.html": render_html(files["report.json"], target, res),
+             "simulation.json": json.dumps(res, indent=2, sort_keys=True) + "\n"}
+    return write_tree(files, out_dir)
