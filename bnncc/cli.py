@@ -41,6 +41,13 @@ def main():
 BOARD_HELP = "MCU board file (targets/<board>.toml) refining the target's core, e.g. stm32f407."
 
 
+def _progress(on: bool) -> None:
+    """Progress bars on stderr for long steps, only on a terminal and never with --json."""
+    from .progress import configure
+
+    configure(on)
+
+
 def _load_inputs(inputs_path, n):
     from .api import load_inputs
 
@@ -101,6 +108,7 @@ def verify(model, target, inputs_path, n, seed, as_json):
     and compare with onnxruntime."""
     from .api import verify as run_verify
 
+    _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
     res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden)
     ok = res["bit_exact"] and res["argmax_match"] == res["n"]
@@ -144,6 +152,7 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
         raise BnnccError("--fold, --fps and --max-luts are for FPGA targets")
     from .mcu import simulate as run_simulate
 
+    _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
     res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, out_dir=out_dir)
     if as_json:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
 from .errors import BnnccError
 from .targets import Target
 
@@ -57,7 +58,8 @@ def build_firmware(lib_dir: Path, target: Target) -> Firmware:
     check_fits(target, totals["const_bytes"], totals["arena_bytes"], "the model (constants and arena alone)")
     _require(target.cc)
     _require("make")
-    res = subprocess.run(["make", "-s", "-C", str(lib_dir), "firmware.elf"], capture_output=True, text=True)
+    with progress.step(f"cross-compiling firmware ({target.cc})"):
+        res = subprocess.run(["make", "-s", "-C", str(lib_dir), "firmware.elf"], capture_output=True, text=True)
     if res.returncode != 0:
         text = (res.stderr + res.stdout).splitlines()
         lines = [ln for ln in text if "overflowed" in ln or "bnncc:" in ln] or \
@@ -80,14 +82,18 @@ def _memory_map(target: Target):
 
 def run_firmware(fw: Firmware, target: Target, inputs: np.ndarray, out_dtype, out_size: int, workdir: Path):
     """Run the firmware on ``inputs`` in hw_sim; returns (outputs, hw_sim RunResult)."""
-    from hw_sim.cortexm import SimError, run_elf
+    from hw_sim.cortexm import SimError
+    from hw_sim.cortexm.iss import Simulator
 
     (workdir / "inputs.bin").write_bytes(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
     out = workdir / "outputs.bin"
     out.unlink(missing_ok=True)
     try:
-        result = run_elf(fw.elf, core=target.mcu["core"], cwd=workdir, memory=_memory_map(target),
-                         clock_hz=int(target.mcu["clock_hz"]))
+        sim = Simulator(fw.elf, target.mcu["core"], cwd=workdir, memory=_memory_map(target),
+                        clock_hz=int(target.mcu["clock_hz"]))
+        done = lambda: _bytes_written(sim, "outputs.bin") // (out_size * np.dtype(out_dtype).itemsize)  # noqa: E731
+        with progress.step(f"running {len(inputs)} inputs in the {target.mcu['core']} ISS", len(inputs), poll=done):
+            result = sim.run()
     except SimError as exc:
         raise BnnccError(f"the firmware crashed in the simulator: {exc}") from None
     if result.exit_code != 0:
@@ -96,6 +102,14 @@ def run_firmware(fw: Firmware, target: Target, inputs: np.ndarray, out_dtype, ou
     if got.size != len(inputs) * out_size:
         raise BnnccError(f"the firmware wrote {got.size} values, expected {len(inputs) * out_size}")
     return got.reshape(len(inputs), out_size), result
+
+
+def _bytes_written(sim, name: str) -> int:
+    """Bytes the simulated program has written to file ``name`` so far (for progress)."""
+    for stream in list(sim.semihost.handles.values()):
+        if str(getattr(stream, "name", "")).endswith(name):
+            return stream.tell()
+    return 0
 
 
 def function_cycles(result, name: str) -> int:
