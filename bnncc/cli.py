@@ -251,6 +251,26 @@ def inspect(model, show_ir, target):
 
 
 @main.command()
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--quick", is_flag=True, help="CI-sized run: 4 inputs per model, reduced kernel shapes.")
+@click.option("-n", "n", type=int, default=None, help="Inputs per model (default 100, --quick 4).")
+@click.option("--no-kernels", is_flag=True, help="Only the whole networks, not the kernel bench.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the tables.")
+def bench(models, quick, n, no_kernels, as_json):
+    """bnncc's BNN code vs the same networks in float32 and int8 C (and TVM if installed)
+    on the Cortex-M4 ISS: cycle ratios, kernel cycles per binary MAC, compile time.
+    MODELS default to the shared models (../shared or $BNNCC_SHARED)."""
+    from .bench.run import print_tables, run
+
+    _progress(not as_json)
+    res = run(models, quick=quick, with_kernels=not no_kernels, n=n)
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+    else:
+        print_tables(res)
+
+
+@main.command()
 def targets():
     """List the target files."""
     from .targets import all_targets
