@@ -24,6 +24,8 @@ def test_bench_quick_json(shared):
         assert row[v]["bit_exact_vs_bnncc"]
         assert row[v]["cycles_ratio_vs_bnncc"] > 2       # binarized code is much faster
     assert row["float32"]["cycles"] > row["int8"]["cycles"]
-    assert out["tvm"]["status"] in ("skipped", "ok") and out["tvm"].get("reason", "")
+    assert out["tvm"]["status"] in ("skipped", "ok") and out["tvm"]["reason"]   # always says why / how
+    if "cycles" in row["tvm"]:                      # apache-tvm installed: its build is checked too
+        assert row["tvm"]["bit_exact_vs_bnncc"] and row["tvm"]["cycles_ratio_vs_bnncc"] > 2
     assert out["iss"]["instructions_per_second"] > 0
 

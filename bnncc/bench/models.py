@@ -198,7 +198,37 @@ def bench_model(name: str, model, target: Target, inputs: np.ndarray, work: Path
         if not row[variant]["bit_exact_vs_bnncc"]:
             raise BnnccError(f"bench: the {variant} baseline of {name} disagrees with bnncc's outputs")
         row[variant]["cycles_ratio_vs_bnncc"] = row[variant]["cycles"] / row["bnncc"]["cycles"]
+    row["tvm"] = _tvm_variant(name, g, target, x, out_dtype, out_t.numel, work, got, row["bnncc"]["cycles"])
     return row
+
+
+def _tvm_variant(name, g, target, x, out_dtype, out_size, work: Path, bnn_out, bnn_cycles) -> dict:
+    """TVM's float32 build of the same network in the same harness, or why not."""
+    import shutil
+
+    from . import tvm_baseline
+
+    version = tvm_baseline.available()
+    if version is None:
+        return {"skipped": "apache-tvm is not installed (pip install -e '.[tvm]')"}
+    try:
+        with progress.step(f"{name}: TVM {version} (ONNX front-end, Relax, LLVM thumbv7em)"):
+            obj_dir = work / f"{name}-tvm-obj"
+            files = tvm_baseline.compile_tvm(g, target, obj_dir)
+            lib = write_tree(files, work / f"{name}-tvm")
+            shutil.copy(obj_dir / "tvm_kernels.o", lib / "tvm_kernels.o")
+            fw = tvm_baseline.build_tvm_firmware(lib, target)
+            t0 = time.perf_counter()
+            got, sim = mcu.run_firmware(fw, target, x, out_dtype, out_size, work)
+            wall = time.perf_counter() - t0
+    except (BnnccError, NotComparable) as exc:
+        return {"skipped": f"apache-tvm {version}: {exc}"}
+    cycles = mcu.function_cycles(sim, "model_run") / len(x)
+    return {"version": version, "cycles": cycles, "flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes,
+            "instructions": sim.instructions, "sim_seconds": wall, "cycles_ratio_vs_bnncc": cycles / bnn_cycles,
+            "bit_exact_vs_bnncc": bool(np.array_equal(got.view(np.uint8), bnn_out.view(np.uint8))),
+            "argmax_match_vs_bnncc": int((np.argmax(got, 1) == np.argmax(bnn_out, 1)).sum()) if got.shape[1] > 1
+            else int((got == bnn_out).sum())}
 
 
 def bench_models(models: dict, target: Target, inputs: dict, work: Path | None = None) -> list[dict]:
