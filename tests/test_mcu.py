@@ -121,3 +121,16 @@ def test_board_option_and_errors():
     assert res.returncode == 2 and "Traceback" not in res.stderr
     res = bnncc("compile", "x.onnx", "--target", "host", "--board", "cortex-m4", "-o", "/nonexistent/x")
     assert res.returncode == 2 and "does not fit target 'host'" in res.stderr
+
+
+def test_threshold_layer_call_survives_gcc_ipa():
+    """GCC 12 for arm-none-eabi (-O1 and up) once deleted the call to a threshold layer
+    whose only effect was storing into the arena (a 31-channel 8x8 map, 2x2 stride-2
+    conv to 2 channels, threshold, 3x3 conv to 32, dense 4); layer functions are now
+    noipa.  The firmware must stay bit-exact."""
+    from bench.calibrate import sized_bnn
+
+    spec = [("conv", 2, 2, 2, 0), ("conv", 32, 3, 1, 0), ("dense", 4)]
+    model, x = sized_bnn(np.random.default_rng(0), spec, [1, 31, 8, 8])
+    res = api.verify(model, target="cortex-m4", inputs=x)
+    assert res["bit_exact"], res

@@ -71,6 +71,13 @@ typedef uint32_t bnn_word_t;
 #define BNN_ALWAYS_INLINE static inline
 #endif
 
+/* Layer kernels are inlined into their (never inlined) layer function, so every layer
+ * runs code specialised on its own constant shapes -- loop bounds, words per pixel,
+ * ternary or not -- whatever other layers use the same kernel.  That makes layers
+ * faster and their cycle counts a function of their own shapes only (which hw_sim's
+ * analytic estimator relies on). */
+#define BNN_LAYER_KERNEL BNN_ALWAYS_INLINE
+
 #if BNN_WORD_BITS == 64
 #define BNN_W_55 UINT64_C(0x5555555555555555)
 #define BNN_W_33 UINT64_C(0x3333333333333333)
@@ -345,7 +352,7 @@ BNN_ALWAYS_INLINE float bnn_apply_steps(float v, int32_t i, const bnn_step *step
 
 /* ---- real input: preprocessing into channel-last order ----------------------
  * out[p * C + c] = steps(x[c * P + p]), x in ONNX (NCHW) order. */
-static inline void bnn_float_steps(const float *x, int32_t P, int32_t C, const bnn_step *steps, int32_t n_steps, float *out)
+BNN_LAYER_KERNEL void bnn_float_steps(const float *x, int32_t P, int32_t C, const bnn_step *steps, int32_t n_steps, float *out)
 {
     int32_t i;
     for (i = 0; i < P * C; ++i) {  /* ONNX order i = c * P + p */
@@ -359,7 +366,7 @@ static inline void bnn_float_steps(const float *x, int32_t P, int32_t C, const b
  * x[c * P + p] (ONNX NCHW order; P = 1 for a vector).  Rule r (r = that index, or 0
  * when all elements share one rule): ge_lo = x >= lo, ge_hi = x >= hi,
  * out = dir * (ge_hi + ge_lo - 1), or cval when dir == 0. */
-static inline void bnn_binarize_input(const float *x, int32_t P, int32_t C, int32_t per_element,
+BNN_LAYER_KERNEL void bnn_binarize_input(const float *x, int32_t P, int32_t C, int32_t per_element,
                                const int8_t *dir, const float *lo, const float *hi, const int8_t *cval,
                                int32_t ternary, bnn_word_t *out)
 {
@@ -387,7 +394,7 @@ static inline void bnn_binarize_input(const float *x, int32_t P, int32_t C, int3
 /* ---- binary dense ---------------------------------------------------------
  * in: n_words words per plane (pixels x words-per-pixel of the input map);
  * w: N rows of n_words; K valid input bits.  acc[n] = dot, or q (BNN_ACC_XOR_POPCOUNT). */
-static inline void bnn_dense(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
+BNN_LAYER_KERNEL void bnn_dense(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
                       const bnn_word_t *w, int32_t N, int32_t mode, int32_t *acc)
 {
     int32_t n;
@@ -403,7 +410,7 @@ static inline void bnn_dense(const bnn_word_t *in, int32_t n_words, int32_t K, i
 
 /* ---- real-input dense: x float32 times ±1 weights (sign bits, K in order) -----
  * acc[n] = (((0 + s_n0 x_0) + s_n1 x_1) + ...), each addition rounded to float32. */
-static inline void bnn_dense_f32(const float *x, int32_t K, const bnn_word_t *w, int32_t N, float *acc)
+BNN_LAYER_KERNEL void bnn_dense_f32(const float *x, int32_t K, const bnn_word_t *w, int32_t N, float *acc)
 {
     const int32_t wpr = BNN_WORDS(K);
     int32_t n, k;
@@ -422,7 +429,7 @@ typedef struct {
 
 /* real-input convolution: float32 channel-last input, sign bits per tap along Cin,
  * summed over ky, kx, ci in that order; padded taps are skipped */
-static inline void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bnn_conv_shape *s, float *acc)
+BNN_LAYER_KERNEL void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bnn_conv_shape *s, float *acc)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
     int32_t oy, ox, co, ky, kx, ci;
@@ -455,7 +462,7 @@ static inline void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bn
  * blocks then span its taps); at the edges every in-map tap is a run of wpp words.
  * Returns the number of runs (at most KH * KW) and sets *valid to the number of valid
  * inputs: Cin per in-map tap, or the nonzero bits there (ternary). */
-static inline int32_t bnn_conv_runs(const bnn_word_t *nzp, int32_t ternary, const bnn_conv_shape *s,
+BNN_ALWAYS_INLINE int32_t bnn_conv_runs(const bnn_word_t *nzp, int32_t ternary, const bnn_conv_shape *s,
                                     int32_t oy, int32_t ox, int32_t *runs, int32_t *valid)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
@@ -496,7 +503,7 @@ BNN_ALWAYS_INLINE int32_t bnn_conv_q(int32_t kind, const bnn_word_t *in, const b
 }
 
 /* runs: scratch for 3 * KH * KW int32 (the caller's, sized at generation time) */
-static inline void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
+BNN_LAYER_KERNEL void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
                        const bnn_conv_shape *s, int32_t mode, int32_t *acc, int32_t *runs)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
@@ -549,7 +556,7 @@ static inline void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bnn_w
         }                                                                                  \
     }
 
-static inline void bnn_threshold(const int32_t *acc, int32_t P, int32_t C, int32_t per_element,
+BNN_LAYER_KERNEL void bnn_threshold(const int32_t *acc, int32_t P, int32_t C, int32_t per_element,
                           const int8_t *dir, const int32_t *lo, const int32_t *hi,
                           int32_t ternary, bnn_word_t *out)
 {
@@ -557,7 +564,7 @@ static inline void bnn_threshold(const int32_t *acc, int32_t P, int32_t C, int32
 }
 
 /* the same on the float32 accumulator of a real-input layer (lo, hi may be +-inf) */
-static inline void bnn_threshold_f32(const float *acc, int32_t P, int32_t C, int32_t per_element,
+BNN_LAYER_KERNEL void bnn_threshold_f32(const float *acc, int32_t P, int32_t C, int32_t per_element,
                               const int8_t *dir, const float *lo, const float *hi,
                               int32_t ternary, bnn_word_t *out)
 {
@@ -572,7 +579,7 @@ typedef struct {
     int32_t H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW;
 } bnn_pool_shape;
 
-static inline void bnn_pool_bits(const bnn_word_t *in, int32_t ternary, const bnn_word_t *is_max,
+BNN_LAYER_KERNEL void bnn_pool_bits(const bnn_word_t *in, int32_t ternary, const bnn_word_t *is_max,
                           const bnn_pool_shape *s, bnn_word_t *out)
 {
     const int32_t wpp = BNN_WORDS(s->C);
@@ -616,7 +623,7 @@ static inline void bnn_pool_bits(const bnn_word_t *in, int32_t ternary, const bn
  * i: GCC 12's -O1..-O3 miscompiled the two-level p/c nest of this function once it
  * became a separate noinline layer function -- seen on x86-64, gone with -fwrapv or
  * -fno-ivopts; tests/test_property.py is where it showed.) */
-static inline void bnn_affine_steps(const int32_t *acc, int32_t P, int32_t C, const float *scale,
+BNN_LAYER_KERNEL void bnn_affine_steps(const int32_t *acc, int32_t P, int32_t C, const float *scale,
                              int32_t scale_stride, const bnn_step *steps, int32_t n_steps, float *out)
 {
     int32_t i;
@@ -627,7 +634,7 @@ static inline void bnn_affine_steps(const int32_t *acc, int32_t P, int32_t C, co
 }
 
 /* lut: one row of 2K+1 values per output element, indexed by acc + K */
-static inline void bnn_affine_lut(const int32_t *acc, int32_t P, int32_t C, int32_t K, const float *lut, float *out)
+BNN_LAYER_KERNEL void bnn_affine_lut(const int32_t *acc, int32_t P, int32_t C, int32_t K, const float *lut, float *out)
 {
     int32_t p, c;
     for (p = 0; p < P; ++p) {
@@ -639,7 +646,7 @@ static inline void bnn_affine_lut(const int32_t *acc, int32_t P, int32_t C, int3
 }
 
 /* binary -> float {-level, 0, +level}, ONNX order */
-static inline void bnn_unpack(const bnn_word_t *in, int32_t P, int32_t C, int32_t ternary, float level, float *out)
+BNN_LAYER_KERNEL void bnn_unpack(const bnn_word_t *in, int32_t P, int32_t C, int32_t ternary, float level, float *out)
 {
     const int32_t wpp = BNN_WORDS(C);
     int32_t p, c;
@@ -652,7 +659,7 @@ static inline void bnn_unpack(const bnn_word_t *in, int32_t P, int32_t C, int32_
 }
 
 /* index of the first maximum (numpy argmax, ONNX TopK k=1) */
-static inline int64_t bnn_argmax(const float *v, int32_t n)
+BNN_LAYER_KERNEL int64_t bnn_argmax(const float *v, int32_t n)
 {
     int32_t i, best = 0;
     for (i = 1; i < n; ++i)
