@@ -24,3 +24,9 @@ def templates_dir() -> Path:
 
 def targets_dir() -> Path:
     return data_dir("targets")
+
+
+def ap_types_dir() -> Path:
+    """Xilinx's ap_types headers (ap_int.h, ap_fixed.h; Apache-2.0, taken from the hls4ml
+    wheel, see third_party/ap_types/README.md): the C-simulation of the HLS backend."""
+    return data_dir("third_party") / "ap_types"
