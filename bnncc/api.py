@@ -14,8 +14,11 @@ import onnx
 
 from . import mcu
 from .backends.c.emit import render
+from .backends.hls.emit import render as render_hls
 from .compiler import lower
 from .errors import BnnccError
+from .folding import parse_fold
+from .hls_csim import build_csim, run_csim
 from .ir import ops as O
 from .reference import graph_input_name, run_reference
 from .report import render_html
@@ -59,14 +62,21 @@ def write_tree(files: dict[str, str], out_dir: str | os.PathLike, *, force: bool
     return out
 
 
-def compile_model(model, target="host", out_dir=None, *, force: bool = False, prefix: str = "model"):
-    """Compile ``model`` (path or ModelProto) for ``target``; write the library into
-    ``out_dir`` if given.  Returns (Compiled, {file: text})."""
+def compile_model(model, target="host", out_dir=None, *, force: bool = False, prefix: str = "model", fold=None):
+    """Compile ``model`` (path or ModelProto) for ``target``; write the library (C
+    backend) or HLS project (hls backend) into ``out_dir`` if given.  ``fold``: the
+    FPGA folding, {op index: (PE, SIMD)} or a ``--fold`` string (``bnncc.folding``);
+    only the hls backend takes one.  Returns (Compiled, {file: text})."""
     t = _target(target)
-    if t.backend != "c":
-        raise BnnccError(f"the '{t.backend}' backend is not available yet", where=t.name)
+    if isinstance(fold, str):
+        fold = parse_fold(fold)
+    if fold and t.backend != "hls":
+        raise BnnccError(f"--fold is for FPGA targets; '{t.name}' uses the {t.backend} backend")
     compiled = lower(model, t)
-    files = render(compiled.graph, t, prefix)
+    if t.backend == "hls":
+        files = render_hls(compiled.graph, t, prefix, fold)
+    else:
+        files = render(compiled.graph, t, prefix)
     files["report.html"] = render_html(files["report.json"], t)
     if out_dir is not None:
         write_tree(files, out_dir, force=force)
@@ -130,13 +140,14 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 
 def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
-           extra_flags=(), golden: dict | None = None) -> dict:
-    """Compile, build (host compiler, or the cross compiler and hw_sim for MCU
-    targets), run, and compare with the reference.
+           extra_flags=(), golden: dict | None = None, fold=None) -> dict:
+    """Compile, build (host compiler; the cross compiler and hw_sim for MCU targets;
+    g++ C-simulation of the HLS C++ for FPGA targets), run, and compare with the
+    reference.
 
     Returns {target, n, argmax_match, max_abs_err, bit_exact, ...}; ``bit_exact`` is
     True iff every output value equals onnxruntime's bit for bit."""
-    return run_and_compare(model, target, inputs, n, seed, workdir, extra_flags, golden).record
+    return run_and_compare(model, target, inputs, n, seed, workdir, extra_flags, golden, fold=fold).record
 
 
 @dataclass
@@ -151,10 +162,10 @@ class Run:
 
 
 def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
-                    extra_flags=(), golden: dict | None = None) -> Run:
+                    extra_flags=(), golden: dict | None = None, fold=None) -> Run:
     """Compile, build, run on the inputs and compare with the reference."""
     t = _target(target)
-    compiled, files = compile_model(model, t)
+    compiled, files = compile_model(model, t, fold=fold)
     x = random_inputs(compiled.model, n, seed) if inputs is None else np.asarray(inputs, dtype=np.float32)
     x = x.reshape((len(x),) + tuple(compiled.graph.input_onnx_shape[1:]))
     ref = run_reference(compiled.model, x)[0].reshape(len(x), -1)
@@ -166,6 +177,8 @@ def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 
         if t.kind == "mcu":  # cross-compiled firmware, run in the instruction-set simulator
             fw = mcu.build_firmware(lib, t)
             got, sim = mcu.run_firmware(fw, t, x, out_dtype, out_t.numel, Path(d))
+        elif t.kind == "fpga":  # g++ C-simulation of the HLS C++ (no vendor tools)
+            got = run_csim(build_csim(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d))
         else:
             got = run_harness(build(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d))
     return Run(compiled, files, x, got, compare(got, ref, golden, compiled, t), fw, sim)

@@ -39,6 +39,8 @@ def main():
 
 
 BOARD_HELP = "MCU board file (targets/<board>.toml) refining the target's core, e.g. stm32f407."
+FOLD_HELP = ("FPGA targets: PE x SIMD per Dense/Conv2d op (index as in `bnncc inspect`), "
+             "e.g. '1=16x49,3=8x64', or @fold.json; others stay 1x1.")
 
 
 def _progress(on: bool) -> None:
@@ -70,7 +72,8 @@ def _load_inputs(inputs_path, n):
 @click.option("--prefix", default="model", show_default=True, help="Prefix of the C API (prefix_run).")
 @click.option("--force", is_flag=True, help="Replace an existing folder not written by bnncc.")
 @click.option("--build", "do_build", is_flag=True, help="MCU targets: also cross-compile firmware.elf and check it fits.")
-def compile(model, target, board, out_dir, prefix, force, do_build):
+@click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
+def compile(model, target, board, out_dir, prefix, force, do_build, fold):
     """Compile MODEL.onnx into a C library in OUTPUT."""
     from pathlib import Path
 
@@ -78,9 +81,14 @@ def compile(model, target, board, out_dir, prefix, force, do_build):
     from .targets import resolve_target
 
     t = resolve_target(target, board)
-    compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix)
+    compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix, fold=fold)
     rep = json.loads(files["report.json"])
     tot = rep["totals"]
+    if t.kind == "fpga":
+        click.echo(f"bnncc: wrote {out_dir}/ ({len(files)} files, HLS C++) for target {t.name}: {len(rep['layers'])} "
+                   f"layers, {tot['binary_macs']} binary MACs, folding {rep['fold']}, slowest unit "
+                   f"{tot['fold_cycles_max']} cycles/frame")
+        return
     click.echo(f"bnncc: wrote {out_dir}/ ({len(files)} files) for target {t.name}: {len(rep['layers'])} layers, "
                f"{tot['binary_macs']} binary MACs, {tot['const_bytes']} bytes of constants, arena {tot['arena_bytes']} bytes")
     if do_build:
@@ -103,14 +111,15 @@ def compile(model, target, board, out_dir, prefix, force, do_build):
 @click.option("-n", "n", type=int, default=None, help="Use the first N inputs (or N random inputs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def verify(model, target, inputs_path, n, seed, as_json):
-    """Compile, build, run (host C compiler; MCU targets: cross compiler and hw_sim)
-    and compare with onnxruntime."""
+@click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
+def verify(model, target, inputs_path, n, seed, as_json, fold):
+    """Compile, build, run (host C compiler; MCU targets: cross compiler and hw_sim;
+    FPGA targets: g++ C-simulation of the HLS C++) and compare with onnxruntime."""
     from .api import verify as run_verify
 
     _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
-    res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden)
+    res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden, fold=fold)
     ok = res["bit_exact"] and res["argmax_match"] == res["n"]
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))

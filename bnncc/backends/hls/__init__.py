@@ -1,0 +1,1 @@
+"""HLS C++ backend: a streaming dataflow for Vitis HLS (``emit.render``)."""

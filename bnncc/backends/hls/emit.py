@@ -1,0 +1,438 @@
+"""HLS backend: lowered IR + FPGA target + folding -> a Vitis HLS C++ project
+(top.cpp/top.h, bnn_hls.h, testbench.cpp, csim/hls_stream.h, Makefile, run_hls.tcl,
+README.md, report.json).
+
+The design is a FINN-style streaming dataflow, one unit per IR op, all in one top
+function under ``#pragma HLS DATAFLOW``:
+
+* ``BinarizeInput``: float frame (ONNX order) -> binary pixels (channel-last).
+* ``FloatSteps``: float frame -> float elements, channel-last.
+* ``Dense`` / ``Conv2d``: a matrix-vector(-threshold) unit (MVAU) with ``PE`` output
+  channels and ``SIMD`` input columns per cycle (``bnncc.folding``); a Conv2d gets a
+  sliding-window unit before it, a Dense a width converter when the producer's pixel is
+  not ``SIMD`` elements wide.  A ``Threshold`` that reads the MVAU's output is compared
+  in place inside the MVAU (no accumulator stream); any other Threshold is a unit of
+  its own.
+* ``PoolBits``, ``AffineOut``, ``Unpack``, ``ArgMax``: one unit each.
+
+Binary streams carry EB bits per element: 1 (bipolar, bit 1 = +1) or 2 (ternary:
+value bit, nonzero bit), see ``templates/hls/bnn_hls.h``.  A conv whose input has
+zero padding receives ternary windows (padding is 0, never +1/-1).
+
+Python decides the units, their template parameters and the constant tables; every
+emitted character comes from ``templates/hls`` or from formatting a number.  The
+semantics are the IR interpreter's (``bnncc.ir.interp``), bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jinja2
+import numpy as np
+
+from ...errors import BnnccError
+from ...folding import Folding, check_fold, mvau_layers
+from ...ir import ops as O
+from ...ir.graph import Graph, conv_out_hw
+from ...ir.types import DType
+from ...resources import templates_dir
+from ...targets import Target
+from ..c.emit import I32_MIN, c_comment, c_ident
+
+STREAM_DEPTH = 2   # every unit is a chain link (one producer, one consumer): no deadlock at any depth
+
+
+def float_lit(v) -> str:
+    """A C++14 float literal that reads back as exactly ``v`` (float32); no hex floats,
+    which C++14 lacks: ten significant digits round-trip a float32."""
+    v = float(np.float32(v))
+    if math.isnan(v):
+        return "NAN"
+    if math.isinf(v):
+        return "HUGE_VALF" if v > 0 else "-HUGE_VALF"
+    return f"{v:.9e}f"
+
+
+def int_lit(v) -> str:
+    v = int(v)
+    return "INT32_MIN" if v == I32_MIN else str(v)
+
+
+def tile_type(simd: int) -> str:
+    """The C++ type of one SIMD-bit weight tile (see ``mvau_threshold`` in bnn_hls.h)."""
+    for bits in (8, 16, 32, 64):
+        if simd <= bits:
+            return f"uint{bits}_t"
+    return f"ap_uint<{simd}>"
+
+
+def bits_lit(bits: np.ndarray) -> str:
+    """A literal of ``tile_type(len(bits))`` for a 0/1 vector, bit i = bits[i]."""
+    n = len(bits)
+    value = int(sum(1 << int(i) for i in np.nonzero(bits)[0]))
+    if n <= 64:
+        return f"0x{value:x}u" if n <= 32 else f"0x{value:x}ull"
+    return f'ap_uint<{n}>("{value:x}", 16)'
+
+
+def _const(ctype: str, name: str, values, fmt, partition: bool = False) -> dict:
+    """A constant table for the template: 1-D ``values`` or 2-D (rows = PE)."""
+    a = np.asarray(values)
+    if a.ndim == 1:
+        return {"ctype": ctype, "name": name, "dims": [a.shape[0]], "values": [fmt(v) for v in a],
+                "rows": None, "partition": partition}
+    return {"ctype": ctype, "name": name, "dims": list(a.shape), "values": None,
+            "rows": [[fmt(v) for v in row] for row in a], "partition": partition}
+
+
+def _eb(dtype: DType) -> int:
+    return 2 if dtype is DType.TERNARY else 1
+
+
+def _nchw_to_hwc(P: int, C: int) -> np.ndarray:
+    """perm[i] for channel-last element i = p * C + c: the ONNX index c * P + p."""
+    return (np.arange(C)[None, :] * P + np.arange(P)[:, None]).reshape(-1)
+
+
+def _uniform(a) -> bool:
+    a = np.asarray(a).reshape(-1)
+    return a.size > 0 and bool((a == a[0]).all())
+
+
+def _weight_tiles(weight2d: np.ndarray, pe: int, simd: int) -> np.ndarray:
+    """[MH, MW] ±1 -> [PE, NF * SF] ap_uint<SIMD> literals: tile (pe, nf * SF + sf) holds
+    row nf * PE + pe, columns sf * SIMD ... (bit i = column sf * SIMD + i, 1 = +1)."""
+    mh, mw = weight2d.shape
+    nf, sf = mh // pe, mw // simd
+    bits = (weight2d > 0).reshape(nf, pe, sf, simd)
+    out = np.empty((pe, nf * sf), dtype=object)
+    for p in range(pe):
+        for n in range(nf):
+            for s in range(sf):
+                out[p, n * sf + s] = bits_lit(bits[n, p, s])
+    return out
+
+
+def _per_pe(values: np.ndarray, pe: int, pixels: int, per_element: bool) -> np.ndarray:
+    """Per-channel [MH] (or per-element [pixels * MH]) -> [PE, NF] (or [PE, pixels * NF])."""
+    v = np.asarray(values)
+    mh = v.size // (pixels if per_element else 1)
+    nf = mh // pe
+    if per_element:
+        return v.reshape(pixels, nf, pe).transpose(2, 0, 1).reshape(pe, pixels * nf)
+    return v.reshape(nf, pe).T
+
+
+class _Streams:
+    def __init__(self):
+        self.items = []
+
+    def new(self, name: str, ctype: str, words: int) -> dict:
+        s = {"name": name, "ctype": ctype, "depth": STREAM_DEPTH, "words": words}
+        self.items.append(s)
+        return s
+
+
+def _check_chain(g: Graph) -> None:
+    prev = g.input
+    for op in g.ops:
+        if isinstance(op, O.FloatChain):
+            raise BnnccError(f"internal: the HLS backend got an unlowered FloatChain ('{op.name}')")
+        if op.inputs != (prev,):
+            raise BnnccError(f"the HLS backend needs a chain of layers; {op.kind} '{op.name}' does not read "
+                             f"the previous layer's output")
+        prev = op.output
+    if prev != g.output:
+        raise BnnccError("the HLS backend needs a chain of layers ending in the graph output")
+
+
+def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = None) -> dict:
+    _check_chain(g)
+    full = check_fold(g, dict(fold or {}))
+    mvaus = {m.index: m for m in mvau_layers(g)}
+    streams = _Streams()
+    units, layers = [], []
+    macs = 0
+    in_t = g.tensors[g.input]
+    # the stream feeding the next unit: what it carries
+    cur = {"s": {"name": "in_stream", "ctype": "float"}, "kind": "float_onnx", "eb": 0}
+    fused_into = {}  # Threshold index -> MVAU index
+
+    ops = list(g.ops)
+    for k, op in enumerate(ops):
+        a = g.tensors[op.inputs[0]]
+        out = g.tensors[op.output]
+        last = k == len(ops) - 1
+        rep = {"index": k, "op": op.kind, "name": op.name, "input": str(a), "output": str(out), "binary_macs": 0,
+               "weight_bytes": 0, "activation_bytes": out.nbytes, "pe": None, "simd": None, "fold_cycles": None,
+               "unit": None}
+        fn = f"{prefix}_l{k}_{op.kind.lower()}"
+        U = {"fn": fn, "index": k, "comment": c_comment(f"{op.kind} {op.name}"), "consts": [], "in": cur["s"]}
+
+        def out_stream(ctype, words):
+            if last:
+                return {"name": "out_stream", "ctype": ctype}
+            return streams.new(f"s{k}", ctype, words)
+
+        if k in fused_into:
+            rep.update(unit=f"fused into the MVAU of layer {fused_into[k]}",
+                       weight_bytes=op.dir.size * 9)
+            layers.append(rep)
+            continue
+
+        if isinstance(op, O.BinarizeInput):
+            P, C = out.pixels, out.channels
+            if not np.array_equal(op.perm, _nchw_to_hwc(P, C)):
+                raise BnnccError(f"internal: BinarizeInput '{op.name}': unexpected input permutation")
+            uni = all(_uniform(x) for x in (op.dir, op.lo, op.hi, op.const))
+            sl = slice(0, 1) if uni else slice(None)
+            eb = _eb(out.dtype)
+            o = out_stream(f"ap_uint<{C * eb}>", P)
+            U.update(unit="binarize_input", P=P, C=C, EB=eb, per_element=0 if uni else 1, out=o)
+            U["consts"] += [_const("int8_t", "dir", op.dir[sl], int_lit), _const("float", "lo", op.lo[sl], float_lit),
+                            _const("float", "hi", op.hi[sl], float_lit),
+                            _const("int8_t", "cval", op.const[sl], int_lit)]
+            rep["unit"] = "binarize_input"
+            cur = {"s": o, "kind": "bits", "eb": eb, "P": P, "C": C}
+
+        elif isinstance(op, O.FloatSteps):
+            P, C = out.pixels, out.channels
+            if not np.array_equal(op.src, _nchw_to_hwc(P, C)):
+                raise BnnccError(f"internal: FloatSteps '{op.name}': unexpected input permutation")
+            o = out_stream("float", P * C)
+            steps = []
+            for j, (kind, c) in enumerate(op.steps):
+                u = _uniform(c)
+                U["consts"].append(_const("float", f"c{j}", c[:1] if u else c, float_lit))
+                steps.append({"op": "bnn::STEP_" + kind.upper(), "c": f"c{j}", "index": "0" if u else "i"})
+            U.update(unit="float_steps", P=P, C=C, steps=steps, out=o)
+            rep["unit"] = "float_steps"
+            cur = {"s": o, "kind": "float_hwc"}
+
+        elif isinstance(op, (O.Dense, O.Conv2d)):
+            m = mvaus[k]
+            pe, simd = full[k]
+            is_conv = isinstance(op, O.Conv2d)
+            real = op.acc == "float"
+            w2d = op.weight.reshape(op.weight.shape[0], -1)  # conv: (ky, kx, ci) columns
+            nxt = ops[k + 1] if k + 1 < len(ops) else None
+            fuse = isinstance(nxt, O.Threshold) and nxt.inputs == (op.output,)
+            # --- the input side: sliding window or width converter
+            if real:
+                if cur["kind"] not in ("float_hwc", "float_onnx"):
+                    raise BnnccError(f"internal: {op.kind} '{op.name}': float layer without a float input")
+                if cur["kind"] == "float_onnx" and not (a.pixels == 1 or a.channels == 1):
+                    raise BnnccError(f"{op.kind} '{op.name}': a real-valued first layer reading the NCHW graph "
+                                     "input directly is not supported by the HLS backend")
+                eb_in = 0
+                if is_conv:
+                    s = streams.new(f"s{k}_win", "float", m.pixels * m.mw)
+                    units.append(_swu_unit(fn + "_swu", k, op, a, out, cur["s"], s, None, None, 0, c_comment))
+                    cur = {"s": s, "kind": "float_cols"}
+            else:
+                if cur["kind"] != "bits":
+                    raise BnnccError(f"internal: {op.kind} '{op.name}': binary layer without a binary input")
+                eb_in = cur["eb"]
+                if is_conv:
+                    padded = any(op.pads)
+                    eb_in = 2 if (cur["eb"] == 2 or padded) else 1
+                    s = streams.new(f"s{k}_win", f"ap_uint<{simd * eb_in}>", m.pixels * m.mw // simd)
+                    units.append(_swu_unit(fn + "_swu", k, op, a, out, cur["s"], s, cur["eb"], eb_in, simd, c_comment))
+                elif cur["C"] != simd:
+                    s = streams.new(f"s{k}_dwc", f"ap_uint<{simd * eb_in}>", m.mw // simd)
+                    units.append({"unit": "width_convert", "fn": fn + "_dwc", "index": k, "consts": [],
+                                  "comment": c_comment(f"width converter before {op.kind} {op.name}"),
+                                  "IN_BITS": cur["C"] * eb_in, "OUT_BITS": simd * eb_in, "TOTAL": m.mw * eb_in,
+                                  "in": cur["s"], "out": s})
+                else:
+                    s = cur["s"]
+                cur = {"s": s, "kind": "cols"}
+            # --- the MVAU
+            tiles = _weight_tiles(w2d, pe, simd)
+            U["consts"].append(_const(tile_type(simd), "weights", tiles, str, partition=True))
+            U.update(MW=m.mw, MH=m.mh, P=m.pixels, SIMD=simd, PE=pe, EB=eb_in, real=real,
+                     MODE="bnn::ACC_XOR_POPCOUNT" if op.acc == "xor_popcount" else "bnn::ACC_DOT", **{"in": cur["s"]})
+            if fuse:
+                thr = nxt
+                t_out = g.tensors[thr.output]
+                per_el = thr.per == "element"
+                eb_out = _eb(t_out.dtype)
+                num, fmt = ("float", float_lit) if real else ("int32_t", int_lit)
+                U["consts"] += [_const("int8_t", "dir", _per_pe(thr.dir, pe, m.pixels, per_el), int_lit, True),
+                                _const(num, "lo", _per_pe(thr.lo, pe, m.pixels, per_el), fmt, True),
+                                _const(num, "hi", _per_pe(thr.hi, pe, m.pixels, per_el), fmt, True)]
+                last_thr = k + 1 == len(ops) - 1
+                o = {"name": "out_stream", "ctype": "?"} if last_thr else streams.new(f"s{k + 1}", f"ap_uint<{m.mh * eb_out}>", m.pixels)
+                TN = (m.pixels if per_el else 1) * (m.mh // pe)
+                U.update(unit="mvau_float_threshold" if real else "mvau_threshold", EB_OUT=eb_out,
+                         per_element=int(per_el), TN=TN, out=o)
+                fused_into[k + 1] = k
+                cur = {"s": o, "kind": "bits", "eb": eb_out, "P": m.pixels, "C": m.mh}
+            else:
+                o = out_stream("float" if real else "int32_t", m.pixels * m.mh)
+                U.update(unit="mvau_float_acc" if real else "mvau_acc", out=o)
+                cur = {"s": o, "kind": "acc_float" if real else "acc_int", "P": m.pixels, "C": m.mh}
+            wbytes = -(-m.mh * m.mw // 8)
+            rep.update(pe=pe, simd=simd, fold_cycles=m.cycles(pe, simd), weight_bytes=wbytes,
+                       unit="sliding_window + mvau" if is_conv else "mvau", threshold_in_place=bool(fuse))
+            if real:
+                rep.update(real_macs=m.pixels * m.mh * m.mw, float_accumulation=True)
+            else:
+                rep["binary_macs"] = m.pixels * m.mh * m.mw
+
+        elif isinstance(op, O.Threshold):
+            if cur["kind"] not in ("acc_int", "acc_float"):
+                raise BnnccError(f"internal: Threshold '{op.name}' without an accumulator input")
+            P, C = out.pixels, out.channels
+            real = cur["kind"] == "acc_float"
+            num, fmt = ("float", float_lit) if real else ("int32_t", int_lit)
+            eb = _eb(out.dtype)
+            o = out_stream(f"ap_uint<{C * eb}>", P)
+            U["consts"] += [_const("int8_t", "dir", op.dir, int_lit), _const(num, "lo", op.lo, fmt),
+                            _const(num, "hi", op.hi, fmt)]
+            U.update(unit="threshold", P=P, C=C, EB=eb, per_element=int(op.per == "element"), T=num,
+                     out=o, **{"in": cur["s"]})
+            rep.update(unit="threshold", weight_bytes=op.dir.size * 9)
+            cur = {"s": o, "kind": "bits", "eb": eb, "P": P, "C": C}
+
+        elif isinstance(op, O.PoolBits):
+            if cur["kind"] != "bits":
+                raise BnnccError(f"internal: PoolBits '{op.name}' without a binary input")
+            oh, ow, c = out.shape
+            if (oh, ow) != conv_out_hw(a.shape[0], a.shape[1], op.kernel, op.strides, op.pads, op.dilations,
+                                       op.ceil_mode):
+                raise BnnccError(f"internal: PoolBits '{op.name}': pool shape")
+            eb = cur["eb"]
+            o = out_stream(f"ap_uint<{c * eb}>", oh * ow)
+            U["consts"].append(_const("bool", "is_max", op.is_max, lambda v: "true" if v else "false"))
+            U.update(unit="pool_bits", shape=[a.shape[0], a.shape[1], c, eb, op.kernel[0], op.kernel[1],
+                                              op.strides[0], op.strides[1], op.pads[0], op.pads[1], op.dilations[0],
+                                              op.dilations[1], oh, ow], out=o, **{"in": cur["s"]})
+            rep["unit"] = "pool_bits"
+            cur = {"s": o, "kind": "bits", "eb": eb, "P": oh * ow, "C": c}
+
+        elif isinstance(op, O.AffineOut):
+            if cur["kind"] != "acc_int":
+                raise BnnccError(f"internal: AffineOut '{op.name}' without an int32 accumulator input")
+            P, C = a.pixels, a.channels
+            if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
+                raise BnnccError(f"internal: AffineOut '{op.name}': unexpected tail permutation")
+            o = out_stream("float", P * C)
+            U.update(P=P, C=C, out=o, **{"in": cur["s"]})
+            if op.lut is not None:
+                U["consts"].append(_const("float", "lut", op.lut, float_lit))
+                U.update(unit="affine_lut", K=op.acc_range)
+                rep["weight_bytes"] = op.lut.size * 4
+            else:
+                su = _uniform(op.acc_scale)
+                U["consts"].append(_const("float", "scale", op.acc_scale[:1] if su else op.acc_scale, float_lit))
+                steps = []
+                for j, (kind, c) in enumerate(op.steps):
+                    u = _uniform(c)
+                    U["consts"].append(_const("float", f"c{j}", c[:1] if u else c, float_lit))
+                    steps.append({"op": "bnn::STEP_" + kind.upper(), "c": f"c{j}", "index": "0" if u else "i"})
+                U.update(unit="affine_steps", scale_index="0" if su else "i", steps=steps)
+                rep["weight_bytes"] = sum(4 * (1 if _uniform(c) else c.size) for _, c in op.steps)
+            rep["unit"] = U["unit"]
+            cur = {"s": o, "kind": "float_onnx"}
+
+        elif isinstance(op, O.Unpack):
+            if cur["kind"] != "bits":
+                raise BnnccError(f"internal: Unpack '{op.name}' without a binary input")
+            P, C = a.pixels, a.channels
+            if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
+                raise BnnccError(f"internal: Unpack '{op.name}': unexpected output permutation")
+            o = out_stream("float", P * C)
+            U.update(unit="unpack", P=P, C=C, EB=cur["eb"], level=float_lit(op.level), out=o, **{"in": cur["s"]})
+            rep["unit"] = "unpack"
+            cur = {"s": o, "kind": "float_onnx"}
+
+        elif isinstance(op, O.ArgMax):
+            if cur["kind"] != "float_onnx":
+                raise BnnccError(f"internal: ArgMax '{op.name}' without a float input")
+            o = out_stream("int64_t", 1)
+            U.update(unit="argmax", N=a.numel, out=o, **{"in": cur["s"]})
+            rep["unit"] = "argmax"
+            cur = {"s": o, "kind": "index"}
+
+        else:
+            raise BnnccError(f"the HLS backend cannot emit {op.kind} '{op.name}'")
+
+        units.append(U)
+        macs += rep["binary_macs"]
+        layers.append(rep)
+
+    out_t = g.tensors[g.output]
+    fpga = target.fpga
+    return {
+        "prefix": prefix,
+        "PREFIX": prefix.upper(),
+        "target": target,
+        "fpga": fpga,
+        "clock_ns": f"{1e9 / fpga['clock_hz']:g}",
+        "source": c_comment(g.source),
+        "input_size": in_t.numel,
+        "input_shape": list(g.input_onnx_shape),
+        "output_size": out_t.numel,
+        "output_shape": list(g.output_onnx_shape),
+        "output_ctype": "int64_t" if out_t.dtype is DType.INT64 else "float",
+        "output_is_index": out_t.dtype is DType.INT64,
+        "float_layers": [r["name"] for r in layers if r.get("float_accumulation")],
+        "streams": streams.items,
+        "units": units,
+        "fold": {str(k): list(v) for k, v in sorted(full.items())},
+        "report": {
+            "model": g.source,
+            "target": target.name,
+            "backend": "hls",
+            "word_bits": target.word_bits,
+            "input_shape": list(g.input_onnx_shape),
+            "output_shape": list(g.output_onnx_shape),
+            "fold": {str(k): list(v) for k, v in sorted(full.items())},
+            "layers": layers,
+            "totals": {"binary_macs": macs, "weight_bytes": sum(r["weight_bytes"] for r in layers),
+                       "const_bytes": sum(r["weight_bytes"] for r in layers), "arena_bytes": 0,
+                       "fold_cycles_max": max((r["fold_cycles"] for r in layers if r["fold_cycles"]), default=0)},
+        },
+    }
+
+
+def _swu_unit(fn, k, op, a, out, s_in, s_out, eb_in, eb_out, simd, comment) -> dict:
+    co, kh, kw, ci = op.weight.shape
+    oh, ow, _ = out.shape
+    geo = [a.shape[0], a.shape[1], ci, kh, kw, op.strides[0], op.strides[1], op.pads[0], op.pads[1],
+           op.dilations[0], op.dilations[1], oh, ow]
+    return {"unit": "sliding_window_float" if eb_in is None else "sliding_window", "fn": fn, "index": k,
+            "comment": comment(f"sliding window of {op.kind} {op.name}"), "consts": [],
+            "geo": geo, "EB_IN": eb_in, "EB_OUT": eb_out, "SIMD": simd, "in": s_in, "out": s_out}
+
+
+FILES = {  # output path -> template path under templates/
+    "top.h": "hls/top.h.j2",
+    "top.cpp": "hls/top.cpp.j2",
+    "bnn_hls.h": "hls/bnn_hls.h",
+    "testbench.cpp": "hls/testbench.cpp.j2",
+    "csim/hls_stream.h": "hls/csim/hls_stream.h",
+    "Makefile": "hls/Makefile.j2",
+    "run_hls.tcl": "hls/run_hls.tcl.j2",
+    "README.md": "hls/README.md.j2",
+}
+
+
+def render(g: Graph, target: Target, prefix: str = "model", fold: Folding | None = None) -> dict[str, str]:
+    """All output files as {relative path: text}."""
+    if target.kind != "fpga" or not target.fpga:
+        raise BnnccError(f"target '{target.name}' is not an FPGA target with an [fpga] table")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    ctx = build_context(g, target, c_ident(prefix), fold)
+    files = {}
+    for out, tpl in FILES.items():
+        if tpl.endswith(".j2"):
+            files[out] = env.get_template(tpl).render(**ctx)
+        else:
+            files[out] = (templates_dir() / tpl).read_text(encoding="utf-8")
+    files["report.json"] = json.dumps(ctx["report"], indent=2, sort_keys=True) + "\n"
+    return files

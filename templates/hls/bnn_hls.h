@@ -1,0 +1,442 @@
+/*
+ * bnn_hls.h: the streaming units of bnncc's HLS C++ (Vitis HLS, C++14; also plain g++
+ * with ap_int.h and an hls_stream.h for C-simulation).  Hand-written and tested through
+ * the generated designs; the generated top.cpp only instantiates these templates with
+ * a layer's shape, folding and constants.
+ *
+ * Streams and encodings (the semantics are those of bnncc's IR, bnncc/ir/interp.py):
+ *  - float32 streams carry one element per transfer (graph input: ONNX NCHW order;
+ *    a real-valued first layer's input: channel-last order).
+ *  - binary streams carry one pixel per transfer: an ap_uint<C * EB> of C elements,
+ *    element c in bits [c * EB, (c + 1) * EB).  EB = 1 (bipolar): bit 1 = +1, 0 = -1.
+ *    EB = 2 (ternary, ONNX Sign(0) = 0 and zero padding are real): bit 0 = value
+ *    (1 = +1), bit 1 = nonzero; a zero element is 00.
+ *  - MVAU inputs carry SIMD elements per transfer (ap_uint<SIMD * EB>), columns in the
+ *    order of the weight matrix: channel-last for Dense, (ky, kx, ci) for Conv2d.
+ *  - accumulator streams (int32_t or float) carry one element per transfer, channel-last.
+ *
+ * Full-frame buffers (sliding window, pooling, reorders) keep every unit simple and
+ * exact; a line-buffer sliding window would use less memory for large images.
+ */
+#ifndef BNN_HLS_H
+#define BNN_HLS_H
+
+#include <stdint.h>
+
+#include <ap_int.h>
+#include <hls_stream.h>
+
+namespace bnn {
+
+enum AccMode { ACC_DOT = 0, ACC_XOR_POPCOUNT = 1 };
+enum StepOp { STEP_ADD, STEP_SUB, STEP_RSUB, STEP_MUL, STEP_DIV, STEP_RDIV, STEP_MAX, STEP_MIN };
+
+/* element i of a word of EB-bit elements, as -1, 0 or +1 */
+template <int EB, int W>
+inline int get_elem(const ap_uint<W> &word, int i)
+{
+    const bool val = word[i * EB];
+    const bool nz = EB == 2 ? (bool)word[i * EB + 1] : true;
+    return nz ? (val ? 1 : -1) : 0;
+}
+
+/* store v in {-1, 0, +1} as element i (EB = 1 words can only hold -1 and +1) */
+template <int EB, int W>
+inline void set_elem(ap_uint<W> &word, int i, int v)
+{
+    word[i * EB] = v > 0 ? 1 : 0;
+    if (EB == 2)
+        word[i * EB + 1] = v != 0 ? 1 : 0;
+}
+
+/* IR Threshold: dir * ((x >= hi) + (x >= lo) - 1); lo <= hi */
+template <typename T>
+inline int threshold(T x, T lo, T hi, int dir)
+{
+    return dir * ((x >= hi ? 1 : 0) + (x >= lo ? 1 : 0) - 1);
+}
+
+/* one float32 step of a float tail, rounded to float32 (compile with -ffp-contract=off);
+ * max/min as the C backend: v > c ? v : c */
+template <int OP>
+inline float step(float v, float c)
+{
+    switch (OP) {
+    case STEP_ADD: return v + c;
+    case STEP_SUB: return v - c;
+    case STEP_RSUB: return c - v;
+    case STEP_MUL: return v * c;
+    case STEP_DIV: return v / c;
+    case STEP_RDIV: return c / v;
+    case STEP_MAX: return v > c ? v : c;
+    default: return v < c ? v : c;
+    }
+}
+
+/* ---- BinarizeInput: float frame (ONNX order, element i = c * P + p) -> binary pixels.
+ * Rule r = i (PER_ELEMENT) or 0: dir == 0 gives the constant cval, else the threshold. */
+template <int P, int C, int EB, int PER_ELEMENT>
+void binarize_input(hls::stream<float> &in, hls::stream<ap_uint<C * EB> > &out, const int8_t dir[],
+                    const float lo[], const float hi[], const int8_t cval[])
+{
+    static float frame[P * C];
+read_frame:
+    for (int i = 0; i < P * C; ++i) {
+#pragma HLS PIPELINE II=1
+        frame[i] = in.read();
+    }
+emit_pixels:
+    for (int p = 0; p < P; ++p) {
+        ap_uint<C * EB> word = 0;
+        for (int c = 0; c < C; ++c) {
+            const int i = c * P + p;
+            const int r = PER_ELEMENT ? i : 0;
+            const int v = dir[r] == 0 ? (int)cval[r] : threshold<float>(frame[i], lo[r], hi[r], dir[r]);
+            set_elem<EB>(word, c, v);
+        }
+        out.write(word);
+    }
+}
+
+/* ---- width converter: a stream of IN_BITS words -> OUT_BITS words, TOTAL_BITS per frame,
+ * low bits first (FINN's StreamingDataWidthConverter). */
+template <int IN_BITS, int OUT_BITS, int TOTAL_BITS>
+void width_convert(hls::stream<ap_uint<IN_BITS> > &in, hls::stream<ap_uint<OUT_BITS> > &out)
+{
+    ap_uint<IN_BITS + OUT_BITS> buf = 0;
+    int have = 0;
+convert:
+    for (int o = 0; o < TOTAL_BITS / OUT_BITS; ++o) {
+        while (have < OUT_BITS) {
+            const ap_uint<IN_BITS + OUT_BITS> w = in.read();
+            buf |= w << have;
+            have += IN_BITS;
+        }
+        out.write(buf.range(OUT_BITS - 1, 0));
+        buf >>= OUT_BITS;
+        have -= OUT_BITS;
+    }
+}
+
+/* ---- sliding window (FINN ConvolutionInputGenerator): binary pixels in, for every
+ * output pixel the KH x KW window in (ky, kx) order, each tap C elements as C / SIMD
+ * words of SIMD elements.  Taps in the zero padding are 0 (EB_OUT = 2 then). */
+template <int IH, int IW, int C, int EB_IN, int EB_OUT, int KH, int KW, int SH, int SW, int PT, int PL,
+          int DH, int DW, int OH, int OW, int SIMD>
+void sliding_window(hls::stream<ap_uint<C * EB_IN> > &in, hls::stream<ap_uint<SIMD * EB_OUT> > &out)
+{
+    static ap_uint<C * EB_OUT> frame[IH * IW];
+read_frame:
+    for (int i = 0; i < IH * IW; ++i) {
+#pragma HLS PIPELINE II=1
+        const ap_uint<C * EB_IN> px = in.read();
+        ap_uint<C * EB_OUT> w = 0;
+        for (int c = 0; c < C; ++c)
+            set_elem<EB_OUT>(w, c, get_elem<EB_IN>(px, c));
+        frame[i] = w;
+    }
+windows:
+    for (int oy = 0; oy < OH; ++oy) {
+        for (int ox = 0; ox < OW; ++ox) {
+            for (int ky = 0; ky < KH; ++ky) {
+                for (int kx = 0; kx < KW; ++kx) {
+                    const int y = oy * SH - PT + ky * DH, x = ox * SW - PL + kx * DW;
+                    const bool inside = y >= 0 && y < IH && x >= 0 && x < IW;
+                    const ap_uint<C * EB_OUT> px = inside ? frame[y * IW + x] : ap_uint<C * EB_OUT>(0);
+                    for (int s = 0; s < C / SIMD; ++s) {
+#pragma HLS PIPELINE II=1
+                        out.write(px.range((s + 1) * SIMD * EB_OUT - 1, s * SIMD * EB_OUT));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* the same for a float32 feature map (channel-last, one element per transfer); a padded
+ * tap is +0.0f, which the float MVAU adds without effect (its sums start at +0.0f and
+ * so are never -0.0f) */
+template <int IH, int IW, int C, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW, int OH, int OW>
+void sliding_window_float(hls::stream<float> &in, hls::stream<float> &out)
+{
+    static float frame[IH * IW * C];
+read_frame:
+    for (int i = 0; i < IH * IW * C; ++i) {
+#pragma HLS PIPELINE II=1
+        frame[i] = in.read();
+    }
+windows:
+    for (int oy = 0; oy < OH; ++oy) {
+        for (int ox = 0; ox < OW; ++ox) {
+            for (int ky = 0; ky < KH; ++ky) {
+                for (int kx = 0; kx < KW; ++kx) {
+                    const int y = oy * SH - PT + ky * DH, x = ox * SW - PL + kx * DW;
+                    const bool inside = y >= 0 && y < IH && x >= 0 && x < IW;
+                    for (int c = 0; c < C; ++c) {
+#pragma HLS PIPELINE II=1
+                        out.write(inside ? frame[(y * IW + x) * C + c] : 0.0f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- XNOR/XOR-popcount of one SIMD-wide column chunk against one weight chunk.
+ * ACC_DOT: sum of a_i * w_i with a_i in {-1, 0, +1} (w bit 1 = +1);
+ * ACC_XOR_POPCOUNT: popcount(a XOR w) for bipolar a (the IR's q, dot = K - 2q). */
+template <int SIMD, int EB, int MODE>
+inline int dot_chunk(const ap_uint<SIMD * EB> &a, const ap_uint<SIMD> w)
+{
+    int acc = 0;
+simd:
+    for (int i = 0; i < SIMD; ++i) {
+#pragma HLS UNROLL
+        const bool val = a[i * EB];
+        const bool nz = EB == 2 ? (bool)a[i * EB + 1] : true;
+        const bool diff = val != (bool)w[i];
+        if (MODE == ACC_XOR_POPCOUNT)
+            acc += diff ? 1 : 0;
+        else
+            acc += nz ? (diff ? -1 : 1) : 0;
+    }
+    return acc;
+}
+
+/* ---- binary matrix-vector-threshold unit (FINN MVAU): MH x MW weights, P output pixels.
+ * Neuron n = nf * PE + pe lives in PE row pe (weights[pe][nf * SF + sf] holds columns
+ * sf * SIMD .. sf * SIMD + SIMD - 1 of row n, bit i = column sf * SIMD + i, 1 = +1).
+ * WT, the type of a weight tile, is the smallest of uint8_t .. uint64_t that holds SIMD
+ * bits (ap_uint<SIMD> beyond 64): integer tables keep g++ C-simulation builds fast
+ * (tens of thousands of ap_uint constructors are not); bits above SIMD are 0.  Per pixel:
+ * NF x SF cycles, PE neurons and SIMD columns each; the input vector is read during
+ * the first neuron fold and kept in inbuf.  The accumulators are compared with the
+ * thresholds in place (threshold t = nf, or p * NF + nf per element) and the pixel's
+ * MH output elements leave as one word. */
+template <int MW, int MH, int P, int SIMD, int PE, int EB, int MODE, int EB_OUT, int PER_ELEMENT, int TN, typename WT>
+void mvau_threshold(hls::stream<ap_uint<SIMD * EB> > &in, hls::stream<ap_uint<MH * EB_OUT> > &out,
+                    const WT weights[PE][(MH / PE) * (MW / SIMD)], const int8_t dir[PE][TN],
+                    const int32_t lo[PE][TN], const int32_t hi[PE][TN])
+{
+    const int SF = MW / SIMD, NF = MH / PE;
+    ap_uint<SIMD * EB> inbuf[MW / SIMD];
+pixels:
+    for (int p = 0; p < P; ++p) {
+        ap_uint<MH * EB_OUT> word = 0;
+    neuron_folds:
+        for (int nf = 0; nf < NF; ++nf) {
+            int acc[PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+            for (int pe = 0; pe < PE; ++pe)
+                acc[pe] = 0;
+        synapse_folds:
+            for (int sf = 0; sf < SF; ++sf) {
+#pragma HLS PIPELINE II=1
+                if (nf == 0)
+                    inbuf[sf] = in.read();
+                const ap_uint<SIMD * EB> a = inbuf[sf];
+                for (int pe = 0; pe < PE; ++pe) {
+#pragma HLS UNROLL
+                    acc[pe] += dot_chunk<SIMD, EB, MODE>(a, ap_uint<SIMD>(weights[pe][nf * SF + sf]));
+                }
+            }
+            for (int pe = 0; pe < PE; ++pe) {
+#pragma HLS UNROLL
+                const int t = PER_ELEMENT ? p * NF + nf : nf;
+                set_elem<EB_OUT>(word, nf * PE + pe, threshold<int32_t>(acc[pe], lo[pe][t], hi[pe][t], dir[pe][t]));
+            }
+        }
+        out.write(word);
+    }
+}
+
+/* the same without thresholds: the int32 accumulators leave one per transfer */
+template <int MW, int MH, int P, int SIMD, int PE, int EB, int MODE, typename WT>
+void mvau_acc(hls::stream<ap_uint<SIMD * EB> > &in, hls::stream<int32_t> &out,
+              const WT weights[PE][(MH / PE) * (MW / SIMD)])
+{
+    const int SF = MW / SIMD, NF = MH / PE;
+    ap_uint<SIMD * EB> inbuf[MW / SIMD];
+pixels:
+    for (int p = 0; p < P; ++p) {
+    neuron_folds:
+        for (int nf = 0; nf < NF; ++nf) {
+            int acc[PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+            for (int pe = 0; pe < PE; ++pe)
+                acc[pe] = 0;
+        synapse_folds:
+            for (int sf = 0; sf < SF; ++sf) {
+#pragma HLS PIPELINE II=1
+                if (nf == 0)
+                    inbuf[sf] = in.read();
+                const ap_uint<SIMD * EB> a = inbuf[sf];
+                for (int pe = 0; pe < PE; ++pe) {
+#pragma HLS UNROLL
+                    acc[pe] += dot_chunk<SIMD, EB, MODE>(a, ap_uint<SIMD>(weights[pe][nf * SF + sf]));
+                }
+            }
+            for (int pe = 0; pe < PE; ++pe)
+                out.write((int32_t)acc[pe]);
+        }
+    }
+}
+
+/* ---- real-valued first layer (IR acc="float"): acc_n = (((0 + w_n0 x_0) + w_n1 x_1) + ...)
+ * in column order, every addition rounded to float32 (w x is x or -x, exact).  The SIMD
+ * columns of a cycle are added one after the other, so the order is the IR's for any
+ * folding.  Input: one float per transfer, MW per pixel. */
+template <int MW, int MH, int SIMD, int PE, typename WT>
+inline void float_fold(const float inbuf[MW], const WT weights[PE][(MH / PE) * (MW / SIMD)], int nf,
+                       float acc[PE])
+{
+    const int SF = MW / SIMD;
+    for (int pe = 0; pe < PE; ++pe)
+        acc[pe] = 0.0f;
+synapse_folds:
+    for (int sf = 0; sf < SF; ++sf) {
+#pragma HLS PIPELINE II=1
+        for (int i = 0; i < SIMD; ++i) {
+            const float x = inbuf[sf * SIMD + i];
+            for (int pe = 0; pe < PE; ++pe) {
+#pragma HLS UNROLL
+                acc[pe] = acc[pe] + (ap_uint<SIMD>(weights[pe][nf * SF + sf])[i] ? x : -x);
+            }
+        }
+    }
+}
+
+template <int MW, int MH, int P, int SIMD, int PE, int EB_OUT, int PER_ELEMENT, int TN, typename WT>
+void mvau_float_threshold(hls::stream<float> &in, hls::stream<ap_uint<MH * EB_OUT> > &out,
+                          const WT weights[PE][(MH / PE) * (MW / SIMD)], const int8_t dir[PE][TN],
+                          const float lo[PE][TN], const float hi[PE][TN])
+{
+    const int NF = MH / PE;
+    float inbuf[MW];
+pixels:
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < MW; ++k)
+            inbuf[k] = in.read();
+        ap_uint<MH * EB_OUT> word = 0;
+    neuron_folds:
+        for (int nf = 0; nf < NF; ++nf) {
+            float acc[PE];
+            float_fold<MW, MH, SIMD, PE, WT>(inbuf, weights, nf, acc);
+            for (int pe = 0; pe < PE; ++pe) {
+                const int t = PER_ELEMENT ? p * NF + nf : nf;
+                set_elem<EB_OUT>(word, nf * PE + pe, threshold<float>(acc[pe], lo[pe][t], hi[pe][t], dir[pe][t]));
+            }
+        }
+        out.write(word);
+    }
+}
+
+template <int MW, int MH, int P, int SIMD, int PE, typename WT>
+void mvau_float_acc(hls::stream<float> &in, hls::stream<float> &out,
+                    const WT weights[PE][(MH / PE) * (MW / SIMD)])
+{
+    const int NF = MH / PE;
+    float inbuf[MW];
+pixels:
+    for (int p = 0; p < P; ++p) {
+        for (int k = 0; k < MW; ++k)
+            inbuf[k] = in.read();
+    neuron_folds:
+        for (int nf = 0; nf < NF; ++nf) {
+            float acc[PE];
+            float_fold<MW, MH, SIMD, PE, WT>(inbuf, weights, nf, acc);
+            for (int pe = 0; pe < PE; ++pe)
+                out.write(acc[pe]);
+        }
+    }
+}
+
+/* ---- a Threshold that does not follow its MVAU directly: accumulators (T = int32_t or
+ * float, channel-last) -> binary pixels; parameter index c, or p * C + c per element */
+template <int P, int C, int EB_OUT, int PER_ELEMENT, typename T>
+void threshold_unit(hls::stream<T> &in, hls::stream<ap_uint<C * EB_OUT> > &out, const int8_t dir[], const T lo[],
+                    const T hi[])
+{
+pixels:
+    for (int p = 0; p < P; ++p) {
+        ap_uint<C * EB_OUT> word = 0;
+        for (int c = 0; c < C; ++c) {
+#pragma HLS PIPELINE II=1
+            const int t = PER_ELEMENT ? p * C + c : c;
+            set_elem<EB_OUT>(word, c, threshold<T>(in.read(), lo[t], hi[t], dir[t]));
+        }
+        out.write(word);
+    }
+}
+
+/* ---- PoolBits: max (is_max[c]) or min over the window of -1/0/+1 elements; padded taps
+ * are ignored (ONNX pads MaxPool with -inf); every window has a valid tap. */
+template <int IH, int IW, int C, int EB, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW, int OH,
+          int OW>
+void pool_bits(hls::stream<ap_uint<C * EB> > &in, hls::stream<ap_uint<C * EB> > &out, const bool is_max[C])
+{
+    static ap_uint<C * EB> frame[IH * IW];
+read_frame:
+    for (int i = 0; i < IH * IW; ++i) {
+#pragma HLS PIPELINE II=1
+        frame[i] = in.read();
+    }
+windows:
+    for (int oy = 0; oy < OH; ++oy) {
+        for (int ox = 0; ox < OW; ++ox) {
+            ap_uint<C * EB> word = 0;
+            for (int c = 0; c < C; ++c) {
+                int m = is_max[c] ? -2 : 2;
+                for (int ky = 0; ky < KH; ++ky) {
+                    for (int kx = 0; kx < KW; ++kx) {
+                        const int y = oy * SH - PT + ky * DH, x = ox * SW - PL + kx * DW;
+                        if (y >= 0 && y < IH && x >= 0 && x < IW) {
+                            const int v = get_elem<EB>(frame[y * IW + x], c);
+                            m = is_max[c] ? (v > m ? v : m) : (v < m ? v : m);
+                        }
+                    }
+                }
+                set_elem<EB>(word, c, m);
+            }
+            out.write(word);
+        }
+    }
+}
+
+/* ---- Unpack: binary pixels -> float {-level, 0, +level} in ONNX order (i = c * P + p) */
+template <int P, int C, int EB>
+void unpack(hls::stream<ap_uint<C * EB> > &in, hls::stream<float> &out, float level)
+{
+    static ap_uint<C * EB> frame[P];
+read_frame:
+    for (int p = 0; p < P; ++p)
+        frame[p] = in.read();
+emit:
+    for (int i = 0; i < P * C; ++i) {
+#pragma HLS PIPELINE II=1
+        const int v = get_elem<EB>(frame[i % P], i / P);
+        out.write(v > 0 ? level : v < 0 ? -level : 0.0f);
+    }
+}
+
+/* ---- ArgMax: index of the first maximum (numpy argmax, ONNX TopK k=1) */
+template <int N>
+void argmax(hls::stream<float> &in, hls::stream<int64_t> &out)
+{
+    float best = in.read();
+    int64_t at = 0;
+scan:
+    for (int i = 1; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+        const float v = in.read();
+        if (v > best) {
+            best = v;
+            at = i;
+        }
+    }
+    out.write(at);
+}
+
+}  // namespace bnn
+
+#endif /* BNN_HLS_H */
