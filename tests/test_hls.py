@@ -1,0 +1,152 @@
+"""The HLS backend: its C++ compiled with g++ and the vendored ap_types (C-simulation)
+is bit-exact with onnxruntime, at several foldings; --fold errors; determinism.
+
+Every case compiles one design with g++ (a few seconds each), so the default set is
+small; ``-m slow`` adds more foldings and random models.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bnncc import api
+from bnncc.backends.hls.emit import float_lit
+from bnncc.compiler import lower
+from bnncc.errors import BnnccError
+from bnncc.folding import mvau_layers
+from bnncc.targets import load_target
+from bnn_models import random_bnn
+from conftest import MODELS
+
+TARGET = "pynq-z2"
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+
+
+def bnncc(*args):
+    return subprocess.run([sys.executable, "-m", "bnncc.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def _golden(shared, key):
+    return api.load_inputs(shared / f"golden/{key}_mnist_strat100.npz")
+
+
+def _check(res, n=None):
+    assert res["bit_exact"], res
+    assert res["argmax_match"] == res["n"], res
+    if n is not None:
+        assert res["n"] == n
+
+
+# the TFC models' MVAUs are ops 1, 3, 5, 7: 64x784, 64x64, 64x64, 10x64
+TFC_FOLDS = {
+    "fast": {1: (16, 49), 3: (8, 64), 5: (64, 16), 7: (10, 64)},
+    "default": {},
+    "wide": {1: (64, 784), 3: (64, 64), 5: (64, 64), 7: (10, 64)},
+    "odd": {1: (2, 7), 3: (4, 2), 5: (32, 32), 7: (5, 8)},
+}
+
+
+@pytest.mark.parametrize("key,fold", [("qonnx_tfc_w1a1", "default"), ("finn_tfc_w1a1", "fast")])
+def test_shared_models_bit_exact(shared, key, fold):
+    x, gold = _golden(shared, key)
+    res = api.verify(shared / MODELS[key], TARGET, x, golden=gold, fold=TFC_FOLDS[fold])
+    _check(res, 100)
+    assert res["golden_argmax_match"] == 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fold", ["fast", "wide", "odd"])
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_shared_models_bit_exact_all_folds(shared, key, fold):
+    x, gold = _golden(shared, key)
+    _check(api.verify(shared / MODELS[key], TARGET, x, golden=gold, fold=TFC_FOLDS[fold]), 100)
+
+
+def _random_fold(model, seed: int) -> dict:
+    g = lower(model, load_target(TARGET)).graph
+    rng = np.random.default_rng(seed)
+    return {m.index: (int(rng.choice(m.pe_options())), int(rng.choice(m.simd_options()))) for m in mvau_layers(g)}
+
+
+# (seed, kind, dialect, real_input): chosen to cover the IR's corners through the HLS
+# units: padded convs with ternary windows and pooling (1), a real-valued conv first layer
+# (3), a real-valued dense first layer with a ternary activation (0), FINN thresholds (4)
+RANDOM_CASES = [(1, "conv", "onnx", False), (3, "conv", "qonnx", True), (0, "dense", "onnx", True),
+                (4, "dense", "finn", False)]
+
+
+@pytest.mark.parametrize("seed,kind,dialect,real", RANDOM_CASES)
+def test_random_bnn_bit_exact(seed, kind, dialect, real):
+    case = random_bnn(np.random.default_rng(seed), kind, dialect, real_input=real)
+    fold = _random_fold(case.model, seed + 1000)
+    _check(api.verify(case.model, TARGET, inputs=case.inputs, fold=fold))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(100, 124))
+def test_random_bnn_bit_exact_more(seed):
+    kind, dialect = ("dense", "conv")[seed % 2], ("onnx", "qonnx", "finn", "mixed")[(seed // 2) % 4]
+    case = random_bnn(np.random.default_rng(seed), kind, dialect, real_input=seed % 3 == 0)
+    fold = _random_fold(case.model, seed)
+    _check(api.verify(case.model, TARGET, inputs=case.inputs, fold=fold))
+
+
+def test_emitted_tree_is_deterministic_and_reports_folding(shared, tmp_path):
+    model = shared / MODELS["finn_tfc_w1a1"]
+    for out in ("a", "b"):
+        res = bnncc("compile", model, "--target", TARGET, "--fold", "1=16x49,3=8x64", "-o", tmp_path / out)
+        assert res.returncode == 0, res.stderr
+    a, b = tmp_path / "a", tmp_path / "b"
+    names = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    for f in ("top.cpp", "top.h", "bnn_hls.h", "testbench.cpp", "csim/hls_stream.h", "Makefile", "run_hls.tcl",
+              "README.md", "report.json"):
+        assert f in names
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+    assert not mismatch and not errors
+    rep = json.loads((a / "report.json").read_text())
+    layers = {L["index"]: L for L in rep["layers"]}
+    assert (layers[1]["pe"], layers[1]["simd"], layers[1]["fold_cycles"]) == (16, 49, (64 // 16) * (784 // 49))
+    assert (layers[5]["pe"], layers[5]["simd"], layers[5]["fold_cycles"]) == (1, 1, 64 * 64)
+    for L in rep["layers"]:
+        assert {"index", "op", "name", "binary_macs", "weight_bytes", "activation_bytes", "pe", "simd",
+                "fold_cycles"} <= set(L)
+    assert rep["totals"]["binary_macs"] == 784 * 64 + 64 * 64 * 2 + 64 * 10
+    tcl = (a / "run_hls.tcl").read_text()
+    assert "set_part xc7z020clg400-1" in tcl and "create_clock -period 10 " in tcl
+    top = (a / "top.cpp").read_text()
+    assert "#pragma HLS DATAFLOW" in top and "#pragma HLS INTERFACE axis port=in_stream" in top
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ("1=3x7", "PE=3 does not divide"),
+    ("1=16x5", "SIMD=5 does not divide"),
+    ("2=1x1", "not a Dense/Conv2d layer"),
+    ("1:16x49", "bad --fold entry"),
+])
+def test_bad_fold_is_a_one_line_error(shared, spec, msg):
+    res = bnncc("verify", shared / MODELS["qonnx_tfc_w1a1"], "--target", TARGET, "--fold", spec)
+    assert res.returncode == 2, res
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bnncc: error:") and msg in lines[0], res.stderr
+
+
+def test_fold_needs_an_fpga_target(shared):
+    with pytest.raises(BnnccError, match="FPGA targets"):
+        api.compile_model(shared / MODELS["qonnx_tfc_w1a1"], "host", fold={1: (2, 2)})
+
+
+@pytest.mark.parametrize("v", [0.5, -0.0, 1e-45, 3.4028235e38, 0.1, -7.25, float("inf"), -float("inf")])
+def test_float_literals_round_trip(v):
+    lit = float_lit(v)
+    if "HUGE_VALF" in lit:
+        assert np.isinf(v)
+        return
+    back = np.float32(float(lit.rstrip("f")))
+    assert back.tobytes() == np.float32(v).tobytes()
