@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import jinja2
 import numpy as np
@@ -42,6 +43,8 @@ from ...targets import Target
 from ..c.emit import I32_MIN, c_comment, c_ident
 
 STREAM_DEPTH = 2   # every unit is a chain link (one producer, one consumer): no deadlock at any depth
+AP_INT_DEFAULT_MAX_W = 1024   # ap_int.h's default widest ap_uint; Vitis allows up to 32768
+AP_INT_LIMIT_W = 32768
 
 
 def float_lit(v) -> str:
@@ -366,7 +369,9 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
 
     out_t = g.tensors[g.output]
     fpga = target.fpga
+    max_w = _widest_ap_uint(streams.items, units)
     return {
+        "ap_int_max_w": 0 if max_w <= AP_INT_DEFAULT_MAX_W else -(-max_w // 1024) * 1024,
         "prefix": prefix,
         "PREFIX": prefix.upper(),
         "target": target,
@@ -397,6 +402,24 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                        "fold_cycles_max": max((r["fold_cycles"] for r in layers if r["fold_cycles"]), default=0)},
         },
     }
+
+
+def _widest_ap_uint(streams: list[dict], units: list[dict]) -> int:
+    """The widest ap_uint the design uses (streams, width-converter buffers, window
+    frames, weight tiles); one clear error beyond what ap_int allows."""
+    widths = [(int(m[1]), s["name"]) for s in streams for m in [re.search(r"ap_uint<(\d+)>", s["ctype"])] if m]
+    for u in units:
+        if u["unit"] == "width_convert":
+            widths.append((u["IN_BITS"] + u["OUT_BITS"], u["fn"]))
+        elif u["unit"] == "sliding_window":
+            widths.append((u["geo"][2] * u["EB_OUT"], u["fn"]))
+        elif "SIMD" in u:
+            widths.append((u["SIMD"], u["fn"]))
+    w, where = max(widths, default=(0, ""))
+    if w > AP_INT_LIMIT_W:
+        raise BnnccError(f"the HLS design needs an ap_uint<{w}> in {where}, wider than ap_int's limit of "
+                         f"{AP_INT_LIMIT_W} bits; fold that layer with a smaller SIMD")
+    return w
 
 
 def _swu_unit(fn, k, op, a, out, s_in, s_out, eb_in, eb_out, simd, comment) -> dict:
