@@ -212,7 +212,7 @@ class _Importer:
                 if end is not None:
                     raise UnsupportedError("ArgMax/TopK after a quantizer is not supported", where=_where(end))
                 out = self.new(TensorType(tuple(self.shape(self.output)[1:]), DType.FLOAT32), "out")
-                self.ops.append(O.Unpack("unpack", (ir_bin,), out, level=level, src=perm))
+                self.ops.append(O.Unpack("unpack", (ir_bin,), out, level=level, src=inverse(perm)))
                 ir_out = out
             else:
                 last = chain[-1].output[0] if chain else cur
