@@ -150,3 +150,82 @@ def test_float_literals_round_trip(v):
         return
     back = np.float32(float(lit.rstrip("f")))
     assert back.tobytes() == np.float32(v).tobytes()
+
+
+def test_quantized_output_unpacks_bit_exact():
+    """Sign -> padded Conv -> Sign as the graph output: ternary windows, a ternary result
+    (Sign(0) = 0) unpacked to float in NCHW order (the Unpack unit)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    w = rng.choice(np.array([-1.0, 1.0], np.float32), size=(4, 3, 3, 3))
+    nodes = [helper.make_node("Sign", ["x"], ["xs"]),
+             helper.make_node("Conv", ["xs", "w"], ["acc"], pads=[1, 1, 1, 1], strides=[1, 2]),
+             helper.make_node("Sign", ["acc"], ["y"])]
+    graph = helper.make_graph(nodes, "signout", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 3])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    x = rng.normal(size=(12, 1, 3, 5, 6)).astype(np.float32)
+    x[:, :, :, :, ::2] = 0  # zero inputs -> zero activations
+    _check(api.verify(model, TARGET, inputs=x, fold={1: (2, 3)}))
+    # the IR's own meaning of Unpack (src: ONNX output i <- IR element src[i]) agrees too
+    from bnncc.ir import interp
+    from bnncc.reference import run_reference
+
+    c = lower(model, load_target(TARGET))
+    ref = run_reference(c.model, x)[0].reshape(len(x), -1)
+    assert np.array_equal(np.stack([interp.run(c.graph, xi).reshape(-1) for xi in x]), ref)
+
+
+def _csim_vs_interp(g, x, fold, tmp_path):
+    """Render ``g`` itself (an IR graph made by the test), run the C-simulation and compare
+    with the IR interpreter, the specification, bit for bit."""
+    from bnncc.backends.hls.emit import render
+    from bnncc.hls_csim import build_csim, run_csim
+    from bnncc.ir import interp, verify
+
+    verify(g)
+    t = load_target(TARGET)
+    lib = api.write_tree(render(g, t, "model", fold), tmp_path / "lib")
+    out_t = g.tensors[g.output]
+    dtype = np.int64 if out_t.dtype.value == "i64" else np.float32
+    got = run_csim(build_csim(lib, t), x, dtype, out_t.numel, tmp_path)
+    ref = np.stack([interp.run(g, xi).reshape(-1) for xi in x]).astype(dtype)
+    assert got.tobytes() == ref.tobytes()
+
+
+def test_lut_tail_and_per_element_thresholds(tmp_path):
+    """IR variants the importer rarely produces: a lookup-table float tail and
+    per-element thresholds (with varied per-pixel values), on a padded conv model."""
+    import dataclasses
+
+    from bnncc.ir import interp
+    from bnncc.ir import ops as O
+
+    case = random_bnn(np.random.default_rng(1), "conv", "onnx")
+    g = lower(case.model, load_target(TARGET)).graph
+    rng = np.random.default_rng(0)
+    ops = list(g.ops)
+    for k, op in enumerate(ops):
+        if isinstance(op, O.Threshold) and op.per == "channel" and g.tensors[op.output].pixels > 1:
+            t = g.tensors[op.output]
+            reps = t.pixels
+            shift = rng.integers(-2, 3, size=t.numel).astype(np.int64)
+            lo = np.clip(np.tile(op.lo.astype(np.int64), reps) + shift, -(2**31), 2**31 - 1)
+            hi = np.maximum(lo, np.clip(np.tile(op.hi.astype(np.int64), reps) + shift, -(2**31), 2**31 - 1))
+            if t.dtype.value == "bipolar":
+                hi = lo
+            ops[k] = dataclasses.replace(op, per="element", dir=np.tile(op.dir, reps), lo=lo.astype(np.int32),
+                                         hi=hi.astype(np.int32))
+        if isinstance(op, O.AffineOut) and op.lut is None:
+            K = int(ops[k - 1].weight[0].size)
+            xs = np.arange(-K, K + 1)
+            cols = [interp.affine_out(op, np.full(g.tensors[op.inputs[0]].numel, v, np.int32)) for v in xs]
+            ops[k] = dataclasses.replace(op, steps=(), lut=np.stack(cols, axis=1).astype(np.float32), acc_range=K)
+    g2 = g.replace(ops=tuple(ops))
+    assert any(isinstance(op, O.Threshold) and op.per == "element" for op in g2.ops)
+    assert any(isinstance(op, O.AffineOut) and op.lut is not None for op in g2.ops)
+    x = np.asarray(case.inputs, np.float32)
+    _csim_vs_interp(g2, x, _random_fold(case.model, 5), tmp_path)

@@ -13,7 +13,8 @@
  *    (1 = +1), bit 1 = nonzero; a zero element is 00.
  *  - MVAU inputs carry SIMD elements per transfer (ap_uint<SIMD * EB>), columns in the
  *    order of the weight matrix: channel-last for Dense, (ky, kx, ci) for Conv2d.
- *  - accumulator streams (int32_t or float) carry one element per transfer, channel-last.
+ *  - accumulator streams (int32_t, the last binary layer's) carry one element per
+ *    transfer, channel-last.
  *
  * Full-frame buffers (sliding window, pooling, reorders) keep every unit simple and
  * exact; a line-buffer sliding window would use less memory for large images.
@@ -326,44 +327,6 @@ pixels:
                 const int t = PER_ELEMENT ? p * NF + nf : nf;
                 set_elem<EB_OUT>(word, nf * PE + pe, threshold<float>(acc[pe], lo[pe][t], hi[pe][t], dir[pe][t]));
             }
-        }
-        out.write(word);
-    }
-}
-
-template <int MW, int MH, int P, int SIMD, int PE, typename WT>
-void mvau_float_acc(hls::stream<float> &in, hls::stream<float> &out,
-                    const WT weights[PE][(MH / PE) * (MW / SIMD)])
-{
-    const int NF = MH / PE;
-    float inbuf[MW];
-pixels:
-    for (int p = 0; p < P; ++p) {
-        for (int k = 0; k < MW; ++k)
-            inbuf[k] = in.read();
-    neuron_folds:
-        for (int nf = 0; nf < NF; ++nf) {
-            float acc[PE];
-            float_fold<MW, MH, SIMD, PE, WT>(inbuf, weights, nf, acc);
-            for (int pe = 0; pe < PE; ++pe)
-                out.write(acc[pe]);
-        }
-    }
-}
-
-/* ---- a Threshold that does not follow its MVAU directly: accumulators (T = int32_t or
- * float, channel-last) -> binary pixels; parameter index c, or p * C + c per element */
-template <int P, int C, int EB_OUT, int PER_ELEMENT, typename T>
-void threshold_unit(hls::stream<T> &in, hls::stream<ap_uint<C * EB_OUT> > &out, const int8_t dir[], const T lo[],
-                    const T hi[])
-{
-pixels:
-    for (int p = 0; p < P; ++p) {
-        ap_uint<C * EB_OUT> word = 0;
-        for (int c = 0; c < C; ++c) {
-#pragma HLS PIPELINE II=1
-            const int t = PER_ELEMENT ? p * C + c : c;
-            set_elem<EB_OUT>(word, c, threshold<T>(in.read(), lo[t], hi[t], dir[t]));
         }
         out.write(word);
     }

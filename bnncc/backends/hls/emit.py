@@ -10,9 +10,9 @@ function under ``#pragma HLS DATAFLOW``:
 * ``Dense`` / ``Conv2d``: a matrix-vector(-threshold) unit (MVAU) with ``PE`` output
   channels and ``SIMD`` input columns per cycle (``bnncc.folding``); a Conv2d gets a
   sliding-window unit before it, a Dense a width converter when the producer's pixel is
-  not ``SIMD`` elements wide.  A ``Threshold`` that reads the MVAU's output is compared
-  in place inside the MVAU (no accumulator stream); any other Threshold is a unit of
-  its own.
+  not ``SIMD`` elements wide.  The ``Threshold`` that follows it (the lowering always
+  puts one right after every layer but the last) is compared in place inside the MVAU:
+  no accumulator stream; only the last layer streams int32 accumulators to the tail.
 * ``PoolBits``, ``AffineOut``, ``Unpack``, ``ArgMax``: one unit each.
 
 Binary streams carry EB bits per element: 1 (bipolar, bit 1 = +1) or 2 (ternary:
@@ -273,10 +273,13 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                          per_element=int(per_el), TN=TN, out=o)
                 fused_into[k + 1] = k
                 cur = {"s": o, "kind": "bits", "eb": eb_out, "P": m.pixels, "C": m.mh}
+            elif real:
+                raise BnnccError(f"the HLS backend needs a Threshold right after the real-valued first layer "
+                                 f"{op.kind} '{op.name}'")
             else:
-                o = out_stream("float" if real else "int32_t", m.pixels * m.mh)
-                U.update(unit="mvau_float_acc" if real else "mvau_acc", out=o)
-                cur = {"s": o, "kind": "acc_float" if real else "acc_int", "P": m.pixels, "C": m.mh}
+                o = out_stream("int32_t", m.pixels * m.mh)
+                U.update(unit="mvau_acc", out=o)
+                cur = {"s": o, "kind": "acc_int", "P": m.pixels, "C": m.mh}
             wbytes = -(-m.mh * m.mw // 8)
             rep.update(pe=pe, simd=simd, fold_cycles=m.cycles(pe, simd), weight_bytes=wbytes,
                        unit="sliding_window + mvau" if is_conv else "mvau", threshold_in_place=bool(fuse))
@@ -285,20 +288,9 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
             else:
                 rep["binary_macs"] = m.pixels * m.mh * m.mw
 
-        elif isinstance(op, O.Threshold):
-            if cur["kind"] not in ("acc_int", "acc_float"):
-                raise BnnccError(f"internal: Threshold '{op.name}' without an accumulator input")
-            P, C = out.pixels, out.channels
-            real = cur["kind"] == "acc_float"
-            num, fmt = ("float", float_lit) if real else ("int32_t", int_lit)
-            eb = _eb(out.dtype)
-            o = out_stream(f"ap_uint<{C * eb}>", P)
-            U["consts"] += [_const("int8_t", "dir", op.dir, int_lit), _const(num, "lo", op.lo, fmt),
-                            _const(num, "hi", op.hi, fmt)]
-            U.update(unit="threshold", P=P, C=C, EB=eb, per_element=int(op.per == "element"), T=num,
-                     out=o, **{"in": cur["s"]})
-            rep.update(unit="threshold", weight_bytes=op.dir.size * 9)
-            cur = {"s": o, "kind": "bits", "eb": eb, "P": P, "C": C}
+        elif isinstance(op, O.Threshold):  # the lowering always puts it right after its layer
+            raise BnnccError(f"the HLS backend compares thresholds inside the Dense/Conv2d unit; Threshold "
+                             f"'{op.name}' does not directly follow one")
 
         elif isinstance(op, O.PoolBits):
             if cur["kind"] != "bits":
