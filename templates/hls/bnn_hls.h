@@ -100,22 +100,28 @@ emit_pixels:
 }
 
 /* ---- width converter: a stream of IN_BITS words -> OUT_BITS words, TOTAL_BITS per frame,
- * low bits first (FINN's StreamingDataWidthConverter). */
+ * low bits first (FINN's StreamingDataWidthConverter, for any two widths that divide
+ * TOTAL_BITS).  One flat loop, one transfer per iteration (II=1): write when OUT_BITS
+ * bits are buffered, else read.  That takes exactly N_IN + N_OUT iterations: a read
+ * happens only with fewer than OUT_BITS bits buffered, so once all N_IN words are in,
+ * the buffer holds a multiple of OUT_BITS and only writes remain. */
 template <int IN_BITS, int OUT_BITS, int TOTAL_BITS>
 void width_convert(hls::stream<ap_uint<IN_BITS> > &in, hls::stream<ap_uint<OUT_BITS> > &out)
 {
     ap_uint<IN_BITS + OUT_BITS> buf = 0;
     int have = 0;
 convert:
-    for (int o = 0; o < TOTAL_BITS / OUT_BITS; ++o) {
-        while (have < OUT_BITS) {
+    for (int t = 0; t < TOTAL_BITS / IN_BITS + TOTAL_BITS / OUT_BITS; ++t) {
+#pragma HLS PIPELINE II=1
+        if (have >= OUT_BITS) {
+            out.write(buf.range(OUT_BITS - 1, 0));
+            buf >>= OUT_BITS;
+            have -= OUT_BITS;
+        } else {
             const ap_uint<IN_BITS + OUT_BITS> w = in.read();
             buf |= w << have;
             have += IN_BITS;
         }
-        out.write(buf.range(OUT_BITS - 1, 0));
-        buf >>= OUT_BITS;
-        have -= OUT_BITS;
     }
 }
 

@@ -280,6 +280,8 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                 o = out_stream("int32_t", m.pixels * m.mh)
                 U.update(unit="mvau_acc", out=o)
                 cur = {"s": o, "kind": "acc_int", "P": m.pixels, "C": m.mh}
+            U["comment"] = c_comment(f"{op.kind} {op.name}: MVAU {m.mh}x{m.mw}, PE={pe}, SIMD={simd}, "
+                                     f"{m.cycles(pe, simd)} cycles/frame" + (", thresholds in place" if fuse else ""))
             wbytes = -(-m.mh * m.mw // 8)
             rep.update(pe=pe, simd=simd, fold_cycles=m.cycles(pe, simd), weight_bytes=wbytes,
                        unit="sliding_window + mvau" if is_conv else "mvau", threshold_in_place=bool(fuse))
