@@ -197,8 +197,9 @@ def _csim_vs_interp(g, x, fold, tmp_path):
 
 
 def test_lut_tail_and_per_element_thresholds(tmp_path):
-    """IR variants the importer rarely produces: a lookup-table float tail and
-    per-element thresholds (with varied per-pixel values), on a padded conv model."""
+    """IR variants the importer rarely produces: a lookup-table float tail, per-element
+    thresholds (varied per pixel) and per-element input rules with constant elements,
+    on a padded conv model."""
     import dataclasses
 
     from bnncc.ir import interp
@@ -224,6 +225,14 @@ def test_lut_tail_and_per_element_thresholds(tmp_path):
             xs = np.arange(-K, K + 1)
             cols = [interp.affine_out(op, np.full(g.tensors[op.inputs[0]].numel, v, np.int32)) for v in xs]
             ops[k] = dataclasses.replace(op, steps=(), lut=np.stack(cols, axis=1).astype(np.float32), acc_range=K)
+        if isinstance(op, O.BinarizeInput):  # some constant elements (dir = 0), per-element rules
+            n = op.dir.size
+            pick = rng.random(n) < 0.3
+            vals = (-1, 0, 1) if g.tensors[op.output].dtype.value == "ternary" else (-1, 1)
+            ops[k] = dataclasses.replace(op, dir=np.where(pick, 0, np.broadcast_to(op.dir, n)).astype(np.int8),
+                                         const=rng.choice(vals, size=n).astype(np.int8),
+                                         lo=(np.broadcast_to(op.lo, n) + rng.integers(0, 2, n)).astype(np.float32),
+                                         hi=(np.broadcast_to(op.hi, n) + 1).astype(np.float32))
     g2 = g.replace(ops=tuple(ops))
     assert any(isinstance(op, O.Threshold) and op.per == "element" for op in g2.ops)
     assert any(isinstance(op, O.AffineOut) and op.lut is not None for op in g2.ops)
