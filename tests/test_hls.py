@@ -153,23 +153,27 @@ def test_float_literals_round_trip(v):
 
 
 def test_quantized_output_unpacks_bit_exact():
-    """Sign -> padded Conv -> Sign as the graph output: ternary windows, a ternary result
-    (Sign(0) = 0) unpacked to float in NCHW order (the Unpack unit)."""
+    """Sign -> padded 3x3 Conv (strides 1, 2) -> Sign -> 1x1 Conv (stride 2, so the line
+    buffer skips and drains rows) -> Sign as the graph output: ternary windows, a
+    ternary result (Sign(0) = 0) unpacked to float in NCHW order (the Unpack unit)."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(7)
     w = rng.choice(np.array([-1.0, 1.0], np.float32), size=(4, 3, 3, 3))
+    w2 = rng.choice(np.array([-1.0, 1.0], np.float32), size=(5, 4, 1, 1))
     nodes = [helper.make_node("Sign", ["x"], ["xs"]),
              helper.make_node("Conv", ["xs", "w"], ["acc"], pads=[1, 1, 1, 1], strides=[1, 2]),
-             helper.make_node("Sign", ["acc"], ["y"])]
-    graph = helper.make_graph(nodes, "signout", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 3])],
-                              [numpy_helper.from_array(w, "w")])
+             helper.make_node("Sign", ["acc"], ["h"]),
+             helper.make_node("Conv", ["h", "w2"], ["acc2"], strides=[2, 2]),
+             helper.make_node("Sign", ["acc2"], ["y"])]
+    graph = helper.make_graph(nodes, "signout", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 3, 2])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(w2, "w2")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    x = rng.normal(size=(12, 1, 3, 5, 6)).astype(np.float32)
+    x = rng.normal(size=(12, 1, 3, 6, 6)).astype(np.float32)
     x[:, :, :, :, ::2] = 0  # zero inputs -> zero activations
-    _check(api.verify(model, TARGET, inputs=x, fold={1: (2, 3)}))
+    _check(api.verify(model, TARGET, inputs=x, fold={1: (2, 3), 3: (5, 2)}))
     # the IR's own meaning of Unpack (src: ONNX output i <- IR element src[i]) agrees too
     from bnncc.ir import interp
     from bnncc.reference import run_reference

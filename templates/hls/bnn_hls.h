@@ -16,8 +16,8 @@
  *  - accumulator streams (int32_t, the last binary layer's) carry one element per
  *    transfer, channel-last.
  *
- * Full-frame buffers (sliding window, pooling, reorders) keep every unit simple and
- * exact; a line-buffer sliding window would use less memory for large images.
+ * The sliding window and pooling units keep (KH - 1) * DH + 1 input rows (a line buffer);
+ * the units that reorder NCHW <-> channel-last (input, float tail) keep a whole frame.
  */
 #ifndef BNN_HLS_H
 #define BNN_HLS_H
@@ -125,6 +125,17 @@ convert:
     }
 }
 
+/* ---- line buffers for the window units.  Windows of output row oy cover input rows
+ * oy * SH - PT + ky * DH (ky < KH): R = (KH - 1) * DH + 1 consecutive rows, the last one
+ * last_row(oy), increasing with oy.  Input row y lives in slot y % R; before output row
+ * oy the unit reads input rows up to last_row(oy), so a slot is overwritten (by row
+ * y + R > last_row(oy)) only once no later window needs row y.  Rows below every window
+ * are read and dropped at the end, so each frame consumes exactly IH * IW pixels. */
+template <int KH, int DH>
+struct line_rows {
+    static const int R = (KH - 1) * DH + 1;
+};
+
 /* ---- sliding window (FINN ConvolutionInputGenerator): binary pixels in, for every
  * output pixel the KH x KW window in (ky, kx) order, each tap C elements as C / SIMD
  * words of SIMD elements.  Taps in the zero padding are 0 (EB_OUT = 2 then). */
@@ -132,24 +143,31 @@ template <int IH, int IW, int C, int EB_IN, int EB_OUT, int KH, int KW, int SH, 
           int DH, int DW, int OH, int OW, int SIMD>
 void sliding_window(hls::stream<ap_uint<C * EB_IN> > &in, hls::stream<ap_uint<SIMD * EB_OUT> > &out)
 {
-    static ap_uint<C * EB_OUT> frame[IH * IW];
-read_frame:
-    for (int i = 0; i < IH * IW; ++i) {
-#pragma HLS PIPELINE II=1
-        const ap_uint<C * EB_IN> px = in.read();
-        ap_uint<C * EB_OUT> w = 0;
-        for (int c = 0; c < C; ++c)
-            set_elem<EB_OUT>(w, c, get_elem<EB_IN>(px, c));
-        frame[i] = w;
-    }
-windows:
+    const int R = line_rows<KH, DH>::R;
+    static ap_uint<C * EB_OUT> rows[R][IW];
+    int next_row = 0;
+output_rows:
     for (int oy = 0; oy < OH; ++oy) {
+        const int last = oy * SH - PT + (KH - 1) * DH;
+    read_rows:
+        while (next_row <= last && next_row < IH) {
+            for (int x = 0; x < IW; ++x) {
+#pragma HLS PIPELINE II=1
+                const ap_uint<C * EB_IN> px = in.read();
+                ap_uint<C * EB_OUT> w = 0;
+                for (int c = 0; c < C; ++c)
+                    set_elem<EB_OUT>(w, c, get_elem<EB_IN>(px, c));
+                rows[next_row % R][x] = w;
+            }
+            ++next_row;
+        }
+    windows:
         for (int ox = 0; ox < OW; ++ox) {
             for (int ky = 0; ky < KH; ++ky) {
                 for (int kx = 0; kx < KW; ++kx) {
                     const int y = oy * SH - PT + ky * DH, x = ox * SW - PL + kx * DW;
                     const bool inside = y >= 0 && y < IH && x >= 0 && x < IW;
-                    const ap_uint<C * EB_OUT> px = inside ? frame[y * IW + x] : ap_uint<C * EB_OUT>(0);
+                    const ap_uint<C * EB_OUT> px = inside ? rows[y % R][x] : ap_uint<C * EB_OUT>(0);
                     for (int s = 0; s < C / SIMD; ++s) {
 #pragma HLS PIPELINE II=1
                         out.write(px.range((s + 1) * SIMD * EB_OUT - 1, s * SIMD * EB_OUT));
@@ -158,6 +176,10 @@ windows:
             }
         }
     }
+drain:
+    for (; next_row < IH; ++next_row)
+        for (int x = 0; x < IW; ++x)
+            in.read();
 }
 
 /* the same for a float32 feature map (channel-last, one element per transfer); a padded
@@ -166,14 +188,21 @@ windows:
 template <int IH, int IW, int C, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW, int OH, int OW>
 void sliding_window_float(hls::stream<float> &in, hls::stream<float> &out)
 {
-    static float frame[IH * IW * C];
-read_frame:
-    for (int i = 0; i < IH * IW * C; ++i) {
-#pragma HLS PIPELINE II=1
-        frame[i] = in.read();
-    }
-windows:
+    const int R = line_rows<KH, DH>::R;
+    static float rows[R][IW * C];
+    int next_row = 0;
+output_rows:
     for (int oy = 0; oy < OH; ++oy) {
+        const int last = oy * SH - PT + (KH - 1) * DH;
+    read_rows:
+        while (next_row <= last && next_row < IH) {
+            for (int i = 0; i < IW * C; ++i) {
+#pragma HLS PIPELINE II=1
+                rows[next_row % R][i] = in.read();
+            }
+            ++next_row;
+        }
+    windows:
         for (int ox = 0; ox < OW; ++ox) {
             for (int ky = 0; ky < KH; ++ky) {
                 for (int kx = 0; kx < KW; ++kx) {
@@ -181,12 +210,16 @@ windows:
                     const bool inside = y >= 0 && y < IH && x >= 0 && x < IW;
                     for (int c = 0; c < C; ++c) {
 #pragma HLS PIPELINE II=1
-                        out.write(inside ? frame[(y * IW + x) * C + c] : 0.0f);
+                        out.write(inside ? rows[y % R][x * C + c] : 0.0f);
                     }
                 }
             }
         }
     }
+drain:
+    for (; next_row < IH; ++next_row)
+        for (int i = 0; i < IW * C; ++i)
+            in.read();
 }
 
 /* ---- XNOR/XOR-popcount of one SIMD-wide column chunk against one weight chunk.
@@ -339,19 +372,27 @@ pixels:
 }
 
 /* ---- PoolBits: max (is_max[c]) or min over the window of -1/0/+1 elements; padded taps
- * are ignored (ONNX pads MaxPool with -inf); every window has a valid tap. */
+ * are ignored (ONNX pads MaxPool with -inf); every window has a valid tap.  Line buffer
+ * as in sliding_window. */
 template <int IH, int IW, int C, int EB, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW, int OH,
           int OW>
 void pool_bits(hls::stream<ap_uint<C * EB> > &in, hls::stream<ap_uint<C * EB> > &out, const bool is_max[C])
 {
-    static ap_uint<C * EB> frame[IH * IW];
-read_frame:
-    for (int i = 0; i < IH * IW; ++i) {
-#pragma HLS PIPELINE II=1
-        frame[i] = in.read();
-    }
-windows:
+    const int R = line_rows<KH, DH>::R;
+    static ap_uint<C * EB> rows[R][IW];
+    int next_row = 0;
+output_rows:
     for (int oy = 0; oy < OH; ++oy) {
+        const int last = oy * SH - PT + (KH - 1) * DH;
+    read_rows:
+        while (next_row <= last && next_row < IH) {
+            for (int x = 0; x < IW; ++x) {
+#pragma HLS PIPELINE II=1
+                rows[next_row % R][x] = in.read();
+            }
+            ++next_row;
+        }
+    windows:
         for (int ox = 0; ox < OW; ++ox) {
             ap_uint<C * EB> word = 0;
             for (int c = 0; c < C; ++c) {
@@ -360,7 +401,7 @@ windows:
                     for (int kx = 0; kx < KW; ++kx) {
                         const int y = oy * SH - PT + ky * DH, x = ox * SW - PL + kx * DW;
                         if (y >= 0 && y < IH && x >= 0 && x < IW) {
-                            const int v = get_elem<EB>(frame[y * IW + x], c);
+                            const int v = get_elem<EB>(rows[y % R][x], c);
                             m = is_max[c] ? (v > m ? v : m) : (v < m ? v : m);
                         }
                     }
@@ -370,6 +411,10 @@ windows:
             out.write(word);
         }
     }
+drain:
+    for (; next_row < IH; ++next_row)
+        for (int x = 0; x < IW; ++x)
+            in.read();
 }
 
 /* ---- Unpack: binary pixels -> float {-level, 0, +level} in ONNX order (i = c * P + p) */
