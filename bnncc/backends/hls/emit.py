@@ -283,8 +283,10 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
             U["comment"] = c_comment(f"{op.kind} {op.name}: MVAU {m.mh}x{m.mw}, PE={pe}, SIMD={simd}, "
                                      f"{m.cycles(pe, simd)} cycles/frame" + (", thresholds in place" if fuse else ""))
             wbytes = -(-m.mh * m.mw // 8)
-            rep.update(pe=pe, simd=simd, fold_cycles=m.cycles(pe, simd), weight_bytes=wbytes,
+            rep.update(pe=pe, simd=simd, fold_cycles=m.cycles(pe, simd), weight_bytes=wbytes, mh=m.mh, mw=m.mw,
                        unit="sliding_window + mvau" if is_conv else "mvau", threshold_in_place=bool(fuse))
+            if is_conv:
+                rep["window"] = _window(a, out, op.weight.shape[1:3], op)
             if real:
                 rep.update(real_macs=m.pixels * m.mh * m.mw, float_accumulation=True)
             else:
@@ -307,7 +309,7 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
             U.update(unit="pool_bits", shape=[a.shape[0], a.shape[1], c, eb, op.kernel[0], op.kernel[1],
                                               op.strides[0], op.strides[1], op.pads[0], op.pads[1], op.dilations[0],
                                               op.dilations[1], oh, ow], out=o, **{"in": cur["s"]})
-            rep["unit"] = "pool_bits"
+            rep.update(unit="pool_bits", window=_window(a, out, op.kernel, op))
             cur = {"s": o, "kind": "bits", "eb": eb, "P": oh * ow, "C": c}
 
         elif isinstance(op, O.AffineOut):
@@ -396,6 +398,13 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                        "fold_cycles_max": max((r["fold_cycles"] for r in layers if r["fold_cycles"]), default=0)},
         },
     }
+
+
+def _window(a, out, kernel, op) -> dict:
+    """The geometry of a sliding-window unit, for report.json (cycle models)."""
+    return {"ifm": list(a.shape), "ofm": list(out.shape), "kernel": [int(k) for k in kernel],
+            "strides": list(op.strides), "pads": list(op.pads), "dilations": list(op.dilations),
+            "line_buffer_rows": (int(kernel[0]) - 1) * op.dilations[0] + 1}
 
 
 def _widest_ap_uint(streams: list[dict], units: list[dict]) -> int:
