@@ -152,6 +152,9 @@ def _check_chain(g: Graph) -> None:
 
 
 def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = None) -> dict:
+    """The template context: streams, units (one or more per op, in dataflow order) and
+    report.json.  ``fold`` is checked with ``bnncc.folding.check_fold``; missing layers
+    get (1, 1).  Anything the units cannot do exactly is refused with a BnnccError."""
     _check_chain(g)
     full = check_fold(g, dict(fold or {}))
     mvaus = {m.index: m for m in mvau_layers(g)}
@@ -266,8 +269,9 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                 U["consts"] += [_const("int8_t", "dir", _per_pe(thr.dir, pe, m.pixels, per_el), int_lit, True),
                                 _const(num, "lo", _per_pe(thr.lo, pe, m.pixels, per_el), fmt, True),
                                 _const(num, "hi", _per_pe(thr.hi, pe, m.pixels, per_el), fmt, True)]
-                last_thr = k + 1 == len(ops) - 1
-                o = {"name": "out_stream", "ctype": "?"} if last_thr else streams.new(f"s{k + 1}", f"ap_uint<{m.mh * eb_out}>", m.pixels)
+                if k + 1 == len(ops) - 1:
+                    raise BnnccError(f"internal: Threshold '{thr.name}' is the graph output (binary, no Unpack)")
+                o = streams.new(f"s{k + 1}", f"ap_uint<{m.mh * eb_out}>", m.pixels)
                 TN = (m.pixels if per_el else 1) * (m.mh // pe)
                 U.update(unit="mvau_float_threshold" if real else "mvau_threshold", EB_OUT=eb_out,
                          per_element=int(per_el), TN=TN, out=o)
@@ -317,7 +321,8 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                 raise BnnccError(f"internal: AffineOut '{op.name}' without an int32 accumulator input")
             P, C = a.pixels, a.channels
             if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
-                raise BnnccError(f"internal: AffineOut '{op.name}': unexpected tail permutation")
+                raise BnnccError(f"AffineOut '{op.name}': the HLS backend emits the float tail in NCHW order only "
+                                 "(a transposed output is not supported)")
             o = out_stream("float", P * C)
             U.update(P=P, C=C, out=o, **{"in": cur["s"]})
             if op.lut is not None:
@@ -342,7 +347,8 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                 raise BnnccError(f"internal: Unpack '{op.name}' without a binary input")
             P, C = a.pixels, a.channels
             if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
-                raise BnnccError(f"internal: Unpack '{op.name}': unexpected output permutation")
+                raise BnnccError(f"Unpack '{op.name}': the HLS backend emits binary outputs in NCHW order only "
+                                 "(a transposed output is not supported)")
             o = out_stream("float", P * C)
             U.update(unit="unpack", P=P, C=C, EB=cur["eb"], level=float_lit(op.level), out=o, **{"in": cur["s"]})
             rep["unit"] = "unpack"
