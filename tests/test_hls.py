@@ -242,3 +242,16 @@ def test_lut_tail_and_per_element_thresholds(tmp_path):
     assert any(isinstance(op, O.AffineOut) and op.lut is not None for op in g2.ops)
     x = np.asarray(case.inputs, np.float32)
     _csim_vs_interp(g2, x, _random_fold(case.model, 5), tmp_path)
+
+
+def test_fold_from_json_file_and_refused_for_c_targets(shared, tmp_path):
+    spec = tmp_path / "fold.json"
+    spec.write_text(json.dumps({"1": [8, 16], "7": [5, 32]}))
+    res = bnncc("compile", shared / MODELS["qonnx_tfc_w1a1"], "--target", TARGET, "--fold", f"@{spec}", "-o",
+                tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["fold"] == {"1": [8, 16], "3": [1, 1], "5": [1, 1], "7": [5, 32]}
+    res = bnncc("compile", shared / MODELS["qonnx_tfc_w1a1"], "--target", "host", "--fold", "1=2x2", "-o",
+                tmp_path / "c")
+    assert res.returncode == 2 and "FPGA targets" in res.stderr and len(res.stderr.strip().splitlines()) == 1
