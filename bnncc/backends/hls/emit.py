@@ -399,11 +399,18 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
             "output_shape": list(g.output_onnx_shape),
             "fold": {str(k): list(v) for k, v in sorted(full.items())},
             "layers": layers,
+            "streams": [{"name": st["name"], "bits": _bits(st["ctype"]), "depth": st["depth"],
+                         "words_per_frame": st["words"]} for st in streams.items],
             "totals": {"binary_macs": macs, "weight_bytes": sum(r["weight_bytes"] for r in layers),
                        "const_bytes": sum(r["weight_bytes"] for r in layers), "arena_bytes": 0,
                        "fold_cycles_max": max((r["fold_cycles"] for r in layers if r["fold_cycles"]), default=0)},
         },
     }
+
+
+def _bits(ctype: str) -> int:
+    m = re.search(r"ap_uint<(\d+)>", ctype)
+    return int(m[1]) if m else {"float": 32, "int32_t": 32, "int64_t": 64}[ctype]
 
 
 def _window(a, out, kernel, op) -> dict:
