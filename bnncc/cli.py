@@ -146,7 +146,9 @@ def verify(model, target, inputs_path, n, seed, as_json, fold):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Also write the library, simulation.json and report.html (with cycles) into this folder.")
-def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir):
+@click.option("--estimate", "use_estimate", is_flag=True,
+              help="MCU: hw_sim's analytic estimate only (no cross compiler, no simulator, no outputs).")
+def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir, use_estimate):
     """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
     latency, energy, flash/RAM, and outputs compared with onnxruntime.  FPGA targets:
     hw_sim's dataflow, resource and power estimates for a folding (given with --fold,
@@ -160,23 +162,30 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
     if fold_spec or fps is not None or max_luts is not None:
         raise BnnccError("--fold, --fps and --max-luts are for FPGA targets")
     from .mcu import simulate as run_simulate
+    from .mcu import simulate_estimate
 
+    if use_estimate:
+        if inputs_path or out_dir:
+            raise BnnccError("--estimate runs nothing: it takes no --inputs and writes no --out folder")
+        res = simulate_estimate(model, t)
+        if as_json:
+            click.echo(json.dumps(res, sort_keys=True))
+            return
+        _simulate_table(res, f"analytic estimate (hw_sim, {t.name}'s calibrated [estimate] table)")
+        click.echo(f"total {res['total_cycles']:,.0f} cycles = {res['latency_ms']:.3f} ms, {res['energy_uj']:.2f} uJ per "
+                   f"inference (estimate); flash ~{res['flash_bytes']:,} B, RAM ~{res['ram_bytes']:,} B "
+                   f"({'fits' if res['fits'] else 'does NOT fit'} {res['board']}); outputs not run")
+        return
     _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
     res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, out_dir=out_dir)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
     else:
-        table = Table(title=f"bnncc simulate: {res['target']} on {res['board']} ({res['core']}, "
-                            f"{res['clock_hz'] / 1e6:g} MHz), mean of {res['n']} inputs")
-        for col in ("#", "op", "cycles", "%", "binary MACs", "cycles/bMAC", "weight B", "act. B"):
-            table.add_column(col, justify="left" if col == "op" else "right")
-        for L in res["layers"]:
-            cpm = L["cycles_per_binary_mac"]
-            table.add_row(str(L["index"]), L["op"], f"{L['cycles']:,.0f}", f"{L['percent']:.1f}",
-                          f"{L['binary_macs']:,}" if L["binary_macs"] else "", f"{cpm:.3f}" if cpm else "",
-                          f"{L['weight_bytes']:,}", f"{L['activation_bytes']:,}")
-        Console(width=120).print(table)
+        _simulate_table(res, f"mean of {res['n']} inputs")
+        if res.get("estimated_cycles"):
+            click.echo(f"analytic estimate {res['estimated_cycles']:,.0f} cycles "
+                       f"({res['estimated_cycles'] / res['total_cycles'] - 1:+.1%} vs the ISS)")
         v = res["verification"]
         click.echo(f"total {res['total_cycles']:,.0f} cycles = {res['latency_ms']:.3f} ms, {res['energy_uj']:.2f} uJ per "
                    f"inference; flash {res['flash_bytes']:,} B, RAM {res['ram_bytes']:,} B; outputs "
@@ -185,6 +194,22 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
         if out_dir:
             click.echo(f"bnncc: wrote {out_dir}/report.html and simulation.json")
     sys.exit(0 if res["outputs_match"] else 1)
+
+
+def _simulate_table(res: dict, what: str) -> None:
+    table = Table(title=f"bnncc simulate: {res['target']} on {res['board']} ({res['core']}, "
+                        f"{res['clock_hz'] / 1e6:g} MHz), {what}")
+    est = res["method"] == "iss" and res.get("estimated_cycles") is not None
+    cols = ("#", "op", "cycles") + (("est.",) if est else ()) + ("%", "binary MACs", "cycles/bMAC", "weight B", "act. B")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "op" else "right")
+    for L in res["layers"]:
+        cpm = L["cycles_per_binary_mac"]
+        table.add_row(str(L["index"]), L["op"], f"{L['cycles']:,.0f}",
+                      *((f"{L['estimated_cycles']:,.0f}",) if est else ()), f"{L['percent']:.1f}",
+                      f"{L['binary_macs']:,}" if L["binary_macs"] else "", f"{cpm:.3f}" if cpm else "",
+                      f"{L['weight_bytes']:,}", f"{L['activation_bytes']:,}")
+    Console(width=120).print(table)
 
 
 def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):

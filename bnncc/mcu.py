@@ -140,9 +140,15 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
                        "cycles": cyc, "percent": 100.0 * cyc / total if total else 0.0, "binary_macs": macs,
                        "cycles_per_binary_mac": cyc / macs if macs else None,
                        "weight_bytes": r["weight_bytes"], "activation_bytes": r["activation_bytes"]})
+    est = _estimate(report, target)
+    if est is not None:
+        for L, e in zip(layers, est.layers):
+            L["estimated_cycles"] = e["cycles"]
     res = {
+        "method": "iss",
         "target": target.name, "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "n": count,
         "total_cycles": total,
+        "estimated_cycles": est.total_cycles if est is not None else None,
         "latency_ms": 1e3 * total / m["clock_hz"],
         "energy_uj": total * m["energy_nj_per_cycle"] / 1e3,
         "flash_bytes": run.firmware.flash_bytes, "ram_bytes": run.firmware.ram_bytes, "elf_sizes": run.firmware.sizes,
@@ -153,6 +159,61 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
     if out_dir is not None:
         write_simulation(out_dir, run.files, target, res)
     return res
+
+
+def estimate_table(target: Target) -> dict:
+    """The target's calibrated ``[estimate]`` table (hw_sim.cortexm.estimate)."""
+    table = target.extra.get("estimate")
+    if not table:
+        raise BnnccError("this target has no [estimate] table; calibrate it with "
+                         f"`python bench/calibrate.py --target {target.name} --write`", where=target.name)
+    return table
+
+
+def _estimate(report: dict, target: Target):
+    from hw_sim.cortexm.estimate import estimate
+
+    if not target.extra.get("estimate"):
+        return None
+    try:
+        return estimate(report, estimate_table(target))
+    except (KeyError, ValueError) as exc:
+        raise BnnccError(f"the analytic estimate failed: {exc}", where=target.name) from None
+
+
+def simulate_estimate(model, target: Target) -> dict:
+    """``simulate --estimate``: hw_sim's analytic estimate from the compiled library's
+    report.json alone (no cross compiler, no simulator): cycles per layer, latency,
+    energy, estimated flash/RAM.  Outputs are not run, so not compared."""
+    from .api import compile_model
+
+    if target.kind != "mcu":
+        raise BnnccError(f"--estimate needs an MCU target (this one is '{target.kind}')", where=target.name)
+    estimate_table(target)
+    _, files = compile_model(model, target)
+    report = json.loads(files["report.json"])
+    est = _estimate(report, target)
+    m = target.mcu
+    total = est.total_cycles
+    layers = []
+    for r, e in zip(report["layers"], est.layers):
+        macs = r.get("binary_macs", 0)
+        layers.append({"index": r["index"], "op": r["op"], "name": r["name"], "function": r["function"],
+                       "variant": e["variant"], "cycles": e["cycles"], "estimated_cycles": e["cycles"],
+                       "percent": 100.0 * e["cycles"] / total if total else 0.0, "binary_macs": macs,
+                       "cycles_per_binary_mac": e["cycles"] / macs if macs else None,
+                       "weight_bytes": r["weight_bytes"], "activation_bytes": r["activation_bytes"]})
+    fits = est.flash_bytes <= m["flash_bytes"] and est.ram_bytes + m["stack_bytes"] <= m["ram_bytes"]
+    return {
+        "method": "estimate",
+        "target": target.name, "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "n": 0,
+        "total_cycles": total, "estimated_cycles": total,
+        "latency_ms": 1e3 * total / m["clock_hz"],
+        "energy_uj": total * m["energy_nj_per_cycle"] / 1e3,
+        "flash_bytes": est.flash_bytes, "ram_bytes": est.ram_bytes, "fits": fits,
+        "outputs_match": None, "verification": None,
+        "layers": layers,
+    }
 
 
 def write_simulation(out_dir, files: dict, target: Target, res: dict) -> Path:

@@ -1,0 +1,169 @@
+"""Analytic cycle estimator for the generated Cortex-M C: no compiler, no simulator.
+
+Each layer of ``report.json`` names the kernel it calls and the numbers the call is
+specialised on (``layer["kernel"]``).  A layer's cycles are modelled as a linear form in
+a few *features* of those numbers, chosen from the structure of the kernel's loops in
+``templates/c/bnn_kernels.h``:
+
+    cycles(layer) = sum_f  coef[variant][f] * feature_f(layer)
+
+The popcount streams are the core of it.  ``bnn_pc_feed`` of ``L`` words runs
+``L // B`` blocks and ``L % B`` single words (``B`` = ``feed_block``: 8 or 16 for
+Harley-Seal, 2 for USADA8 pairs, 1 for per-word SWAR/builtin), so a dense layer of
+``N`` rows of ``n_words`` words costs ``one + N * (rows + blocks * (n_words // B) +
+tail * (n_words % B))``.  A convolution feeds whole in-map kernel rows (``KW * wpp``
+words) where the window row lies inside the map, single taps (``wpp`` words) at the
+edges; the estimator walks the output positions to count feeds, blocks and tail words
+exactly.  Data-dependent branches (threshold stores, argmax) enter with their mean.
+
+The coefficients are calibrated per target by least squares (non-negative) on
+per-layer cycles measured by the instruction-set simulator over a set of networks
+(``bench/calibrate.py``, which writes the ``[estimate]`` table of the target file);
+the whole-model figure adds the cost of ``model_run``'s calls (``run`` variant).
+Flash is estimated as the constants plus a calibrated code size per layer kind and a
+fixed firmware part, RAM as the arena plus a fixed part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _split(n: int, block: int) -> tuple[int, int]:
+    return n // block, n % block
+
+
+def _axis_taps(o: int, stride: int, pad: int, dil: int, k: int, size: int) -> list[int]:
+    """Input coordinates of the valid taps of output coordinate ``o``."""
+    first = o * stride - pad
+    return [first + j * dil for j in range(k) if 0 <= first + j * dil < size]
+
+
+def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
+    """Counts of bnn_conv_q's popcount feeds, blocks and tail words summed over the
+    output positions (per output channel), and the valid taps."""
+    wpp = -(-k["Cin"] // word_bits)
+    rows_valid = [len(_axis_taps(oy, k["SH"], k["PT"], k["DH"], k["KH"], k["H"])) for oy in range(k["OH"])]
+    feeds = blocks = tail = taps = runs = 0
+    for ox in range(k["OW"]):
+        ix0 = ox * k["SW"] - k["PL"]
+        cols = len(_axis_taps(ox, k["SW"], k["PL"], k["DW"], k["KW"], k["W"]))
+        inside = k["DW"] == 1 and ix0 >= 0 and ix0 + k["KW"] <= k["W"]
+        if inside:
+            b, t = _split(k["KW"] * wpp, block)
+            per_row = (1, b, t)
+        else:
+            b, t = _split(wpp, block)
+            per_row = (cols, cols * b, cols * t)
+        for rv in rows_valid:
+            feeds += rv * per_row[0]
+            blocks += rv * per_row[1]
+            tail += rv * per_row[2]
+            taps += rv * cols
+            runs += rv * per_row[0]
+    return {"feeds": feeds, "blocks": blocks, "tail": tail, "taps": taps, "runs": runs, "wpp": wpp}
+
+
+def _pool_taps(k: dict) -> int:
+    rows = sum(len(_axis_taps(o, k["SH"], k["PT"], k["DH"], k["KH"], k["H"])) for o in range(k["OH"]))
+    cols = sum(len(_axis_taps(o, k["SW"], k["PL"], k["DW"], k["KW"], k["W"])) for o in range(k["OW"]))
+    return rows * cols
+
+
+def _step_features(elems: int, k: dict) -> dict:
+    """bnn_apply_steps is unrolled into straight float code per layer; VDIV is slow."""
+    return {"one": 1, "elems": elems, "step_elems": elems * k["steps"], "div_elems": elems * k["div_steps"]}
+
+
+def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, float]]:
+    """(variant, {feature: value}) of one layer's ``kernel`` record."""
+    kind, tern = k["kind"], k.get("ternary", 0)
+    if kind == "Dense" and k["real"]:
+        return "dense_f32", {"one": 1, "rows": k["N"], "macs": k["N"] * k["K"]}
+    if kind == "Dense":
+        b, t = _split(k["n_words"], block)
+        f = {"one": 1, "rows": k["N"], "blocks": k["N"] * b, "tail": k["N"] * t}
+        if tern:
+            f["valid"] = k["n_words"]
+        return "dense_ternary" if tern else "dense", f
+    if kind == "Conv2d":
+        w = _conv_walk(k, block, word_bits)
+        pixels = k["OH"] * k["OW"]
+        if k["real"]:
+            return "conv_f32", {"one": 1, "pixels": pixels, "chans": pixels * k["Cout"],
+                                "taps": k["Cout"] * w["taps"], "macs": k["Cout"] * w["taps"] * k["Cin"]}
+        f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"] * k["KW"], "taps": w["taps"],
+             "runs": w["runs"], "chans": pixels * k["Cout"],
+             "feeds": k["Cout"] * w["feeds"], "blocks": k["Cout"] * w["blocks"], "tail": k["Cout"] * w["tail"]}
+        if tern:
+            f["valid_words"] = w["taps"] * w["wpp"]
+        # a 1x1 kernel is at most one run per pixel: GCC compiles it to straight code
+        pointwise = "_1x1" if k["KH"] * k["KW"] == 1 else ""
+        return ("conv_ternary" if tern else "conv") + pointwise, f
+    if kind in ("Threshold", "BinarizeInput"):
+        elems = k["P"] * k["C"]
+        wpp = -(-k["C"] // word_bits)
+        words = k["P"] * wpp
+        name = "threshold" + ("_f32" if k["real"] else "") if kind == "Threshold" else "binarize"
+        return name, {"one": 1, "pixels": k["P"], "elems": elems, "elems_ternary": elems * tern, "words": words,
+                      "elems_per_element": elems * k["per_element"],
+                      # one word per pixel: GCC drops the word loop; several: a costlier generic loop
+                      "elems_multiword": elems * (wpp > 1)}
+    if kind == "FloatSteps":
+        elems = k["P"] * k["C"]
+        return "float_steps", _step_features(elems, k)
+    if kind == "PoolBits":
+        wpp = -(-k["C"] // word_bits)
+        pixels = k["OH"] * k["OW"]
+        return "pool", {"one": 1, "pixels": pixels, "words": pixels * wpp, "tap_words": _pool_taps(k) * wpp,
+                        "tap_words_ternary": _pool_taps(k) * wpp * tern}
+    if kind == "AffineOut":
+        elems = k["P"] * k["C"]
+        if k["lut"]:
+            return "affine_lut", {"one": 1, "elems": elems}
+        return "affine_steps", _step_features(elems, k)
+    if kind == "Unpack":
+        elems = k["P"] * k["C"]
+        return "unpack", {"one": 1, "elems": elems, "elems_ternary": elems * tern}
+    if kind == "ArgMax":
+        return "argmax", {"one": 1, "n": k["n"]}
+    raise ValueError(f"no cycle model for layer kind {kind}")
+
+
+def run_features(report: dict) -> dict[str, float]:
+    """Features of model_run's own cost (the calls), outside the layer functions."""
+    return {"one": 1, "layers": len(report["layers"])}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    total_cycles: float
+    layers: list[dict]          # {index, op, variant, cycles}
+    flash_bytes: int
+    ram_bytes: int
+
+
+def _dot(coef: dict, f: dict, variant: str) -> float:
+    missing = set(f) - set(coef)
+    if missing:
+        raise KeyError(f"the target's [estimate.cycles.{variant}] lacks {', '.join(sorted(missing))}")
+    return float(sum(coef[name] * v for name, v in f.items()))
+
+
+def estimate(report: dict, table: dict) -> Estimate:
+    """Estimate cycles, flash and RAM of the library in ``report`` (report.json as a
+    dict) with a target's ``[estimate]`` table."""
+    block = int(table["feed_block"])
+    cycles, code = table["cycles"], table["code_bytes"]
+    layers, flash = [], float(table["memory"]["flash_base"])
+    for L in report["layers"]:
+        variant, f = features(L["kernel"], block, int(report["word_bits"]))
+        if variant not in cycles:
+            raise KeyError(f"the target's [estimate] has no model for {variant} layers (recalibrate)")
+        layers.append({"index": L["index"], "op": L["op"], "variant": variant,
+                       "cycles": max(0.0, _dot(cycles[variant], f, variant))})
+        flash += code.get(variant, 0.0)
+    total = sum(L["cycles"] for L in layers) + _dot(cycles["run"], run_features(report), "run")
+    totals = report["totals"]
+    return Estimate(total, layers, int(round(flash + totals["const_bytes"])),
+                    int(round(table["memory"]["ram_base"] + totals["arena_bytes"])))
