@@ -62,17 +62,19 @@ def write_tree(files: dict[str, str], out_dir: str | os.PathLike, *, force: bool
     return out
 
 
-def compile_model(model, target="host", out_dir=None, *, force: bool = False, prefix: str = "model", fold=None):
+def compile_model(model, target="host", out_dir=None, *, force: bool = False, prefix: str = "model", fold=None,
+                  options: dict | None = None):
     """Compile ``model`` (path or ModelProto) for ``target``; write the library (C
     backend) or HLS project (hls backend) into ``out_dir`` if given.  ``fold``: the
     FPGA folding, {op index: (PE, SIMD)} or a ``--fold`` string (``bnncc.folding``);
-    only the hls backend takes one.  Returns (Compiled, {file: text})."""
+    only the hls backend takes one.  ``options``: pass options (``compiler.lower``).
+    Returns (Compiled, {file: text})."""
     t = _target(target)
     if isinstance(fold, str):
         fold = parse_fold(fold)
     if fold and t.backend != "hls":
         raise BnnccError(f"--fold is for FPGA targets; '{t.name}' uses the {t.backend} backend")
-    compiled = lower(model, t)
+    compiled = lower(model, t, options=options)
     if t.backend == "hls":
         files = render_hls(compiled.graph, t, prefix, fold)
     else:
@@ -140,14 +142,15 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 
 def verify(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
-           extra_flags=(), golden: dict | None = None, fold=None) -> dict:
+           extra_flags=(), golden: dict | None = None, fold=None, options: dict | None = None) -> dict:
     """Compile, build (host compiler; the cross compiler and hw_sim for MCU targets;
     g++ C-simulation of the HLS C++ for FPGA targets), run, and compare with the
-    reference.
+    reference.  ``options``: pass options (e.g. {"mst": "force"}).
 
     Returns {target, n, argmax_match, max_abs_err, bit_exact, ...}; ``bit_exact`` is
     True iff every output value equals onnxruntime's bit for bit."""
-    return run_and_compare(model, target, inputs, n, seed, workdir, extra_flags, golden, fold=fold).record
+    return run_and_compare(model, target, inputs, n, seed, workdir, extra_flags, golden, fold=fold,
+                           options=options).record
 
 
 @dataclass
@@ -162,10 +165,10 @@ class Run:
 
 
 def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 0, workdir=None,
-                    extra_flags=(), golden: dict | None = None, fold=None) -> Run:
+                    extra_flags=(), golden: dict | None = None, fold=None, options: dict | None = None) -> Run:
     """Compile, build, run on the inputs and compare with the reference."""
     t = _target(target)
-    compiled, files = compile_model(model, t, fold=fold)
+    compiled, files = compile_model(model, t, fold=fold, options=options)
     x = random_inputs(compiled.model, n, seed) if inputs is None else np.asarray(inputs, dtype=np.float32)
     x = x.reshape((len(x),) + tuple(compiled.graph.input_onnx_shape[1:]))
     ref = run_reference(compiled.model, x)[0].reshape(len(x), -1)

@@ -50,6 +50,21 @@ def _progress(on: bool) -> None:
     configure(on)
 
 
+def pass_options(fn):
+    """The pass options shared by compile, verify and simulate (``--mst``, ``--mst-depth``),
+    handed to the passes as ``options`` (see bnncc/passes/mst_reorder.py)."""
+    fn = click.option("--mst-depth", type=int, default=None,
+                      help="MST: longest chain of incremental channels below a full one (default unbounded).")(fn)
+    fn = click.option("--mst", type=click.Choice(["off", "auto", "force"]), default="off", show_default=True,
+                      help="MST channel reordering: auto where the target's cost model predicts a gain; "
+                           "force on every binary layer.")(fn)
+    return fn
+
+
+def _options(mst, mst_depth) -> dict:
+    return {"mst": mst, "mst_depth": mst_depth}
+
+
 def _load_inputs(inputs_path, n):
     from .api import load_inputs
 
@@ -73,7 +88,8 @@ def _load_inputs(inputs_path, n):
 @click.option("--force", is_flag=True, help="Replace an existing folder not written by bnncc.")
 @click.option("--build", "do_build", is_flag=True, help="MCU targets: also cross-compile firmware.elf and check it fits.")
 @click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
-def compile(model, target, board, out_dir, prefix, force, do_build, fold):
+@pass_options
+def compile(model, target, board, out_dir, prefix, force, do_build, fold, mst, mst_depth):
     """Compile MODEL.onnx into a C library in OUTPUT."""
     from pathlib import Path
 
@@ -81,7 +97,8 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold):
     from .targets import resolve_target
 
     t = resolve_target(target, board)
-    compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix, fold=fold)
+    compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix, fold=fold,
+                                    options=_options(mst, mst_depth))
     rep = json.loads(files["report.json"])
     tot = rep["totals"]
     if t.kind == "fpga":
@@ -112,14 +129,16 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
-def verify(model, target, inputs_path, n, seed, as_json, fold):
+@pass_options
+def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth):
     """Compile, build, run (host C compiler; MCU targets: cross compiler and hw_sim;
     FPGA targets: g++ C-simulation of the HLS C++) and compare with onnxruntime."""
     from .api import verify as run_verify
 
     _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
-    res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden, fold=fold)
+    res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden, fold=fold,
+                     options=_options(mst, mst_depth))
     ok = res["bit_exact"] and res["argmax_match"] == res["n"]
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
@@ -148,7 +167,9 @@ def verify(model, target, inputs_path, n, seed, as_json, fold):
               help="Also write the library, simulation.json and report.html (with cycles) into this folder.")
 @click.option("--estimate", "use_estimate", is_flag=True,
               help="MCU: hw_sim's analytic estimate only (no cross compiler, no simulator, no outputs).")
-def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir, use_estimate):
+@pass_options
+def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir, use_estimate,
+             mst, mst_depth):
     """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
     latency, energy, flash/RAM, and outputs compared with onnxruntime.  FPGA targets:
     hw_sim's dataflow, resource and power estimates for a folding (given with --fold,
@@ -178,7 +199,8 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
         return
     _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
-    res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, out_dir=out_dir)
+    res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, out_dir=out_dir,
+                       options=_options(mst, mst_depth))
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
     else:
@@ -186,6 +208,8 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
         if res.get("estimated_cycles"):
             click.echo(f"analytic estimate {res['estimated_cycles']:,.0f} cycles "
                        f"({res['estimated_cycles'] / res['total_cycles'] - 1:+.1%} vs the ISS)")
+        if "mst_layers" in res:
+            _mst_table(res)
         v = res["verification"]
         click.echo(f"total {res['total_cycles']:,.0f} cycles = {res['latency_ms']:.3f} ms, {res['energy_uj']:.2f} uJ per "
                    f"inference; flash {res['flash_bytes']:,} B, RAM {res['ram_bytes']:,} B; outputs "
@@ -250,20 +274,34 @@ def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
     spec = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in res["folding"].items())
     click.echo(f"folding: {spec}; outputs {res['verification']}")
     sys.exit(0 if ok else 1)
+def _mst_table(res) -> None:
+    table = Table(title="MST per layer: before -> after (ISS cycles: two runs, without and with MST)")
+    for col in ("#", "op", "applied", "depth", "bit-ops", "words", "predicted cycles", "ISS cycles", "ISS gain"):
+        table.add_column(col, justify="left" if col in ("op", "applied") else "right")
+    for r in res["mst_layers"]:
+        pb, pa = r["predicted_cycles_before"], r["predicted_cycles_after"]
+        table.add_row(str(r["index"]), r["op"], "yes" if r["applied"] else "no", str(r["depth"]),
+                      f"{r['bit_ops_before']:,} -> {r['bit_ops_after']:,}", f"{r['words_before']:,} -> {r['words_after']:,}",
+                      f"{pb:,.0f} -> {pa:,.0f}" if pb is not None else "n/a",
+                      f"{r['iss_cycles_before']:,.0f} -> {r['iss_cycles_after']:,.0f}",
+                      f"{r['iss_cycles_before'] / r['iss_cycles_after']:.2f}x" if r["iss_cycles_after"] else "")
+    Console(width=140).print(table)
+    click.echo(f"total {res['total_cycles_without_mst']:,.0f} cycles without MST, {res['total_cycles']:,.0f} with")
 
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--ir", "show_ir", is_flag=True, help="Print the IR after every pass.")
 @click.option("--target", "-t", default="host", show_default=True)
-def inspect(model, show_ir, target):
+@pass_options
+def inspect(model, show_ir, target, mst, mst_depth):
     """Show the layers of MODEL (and with --ir the IR after each pass)."""
     from .compiler import lower
     from .ir import dump
     from .ir import ops as O
     from .targets import load_target
 
-    c = lower(model, load_target(target))
+    c = lower(model, load_target(target), options=_options(mst, mst_depth))
     if show_ir:
         for name, g in c.stages:
             click.echo(f"// after {name}")

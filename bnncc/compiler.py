@@ -21,7 +21,8 @@ class Compiled:
     stages: list[tuple[str, Graph]]
 
 
-def lower(model, target: Target, *, skip: tuple[str, ...] = ()) -> Compiled:
+def lower(model, target: Target, *, skip: tuple[str, ...] = (), options: dict | None = None) -> Compiled:
+    """``options``: pass options chosen by the user (``mst``, ``mst_depth``; see the passes)."""
     m, name = load(model)
     norm = m
     for _, fn in ONNX_PIPELINE:
@@ -29,7 +30,8 @@ def lower(model, target: Target, *, skip: tuple[str, ...] = ()) -> Compiled:
     g = verify(import_onnx(norm, name))
     imported = g
     stages = [("import", g)]
-    options = {"word_bits": target.word_bits, "max_lut_bytes": target.max_lut_bytes}
+    options = {"word_bits": target.word_bits, "max_lut_bytes": target.max_lut_bytes, "target_kind": target.kind,
+               "core": target.mcu.get("core"), **(options or {})}
     for pname, fn in IR_PIPELINE:
         if pname in skip:
             continue

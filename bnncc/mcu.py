@@ -117,17 +117,42 @@ def function_cycles(result, name: str) -> int:
     return sum(v["cycles"] for k, v in result.inclusive.items() if k == name or k.startswith(name + "."))
 
 
-def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, golden=None, out_dir=None) -> dict:
+def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, golden=None, out_dir=None,
+             options: dict | None = None) -> dict:
     """Build and run the firmware in hw_sim; per-layer cycles, latency, energy, memory
     and the comparison with onnxruntime.  Figures are per inference (mean over inputs).
     With ``out_dir``: also write the library there, with simulation.json and a
-    report.html that includes the measured cycles and the verification."""
+    report.html that includes the measured cycles and the verification.
+    With ``options["mst"]`` auto or force, the model also runs without MST (a second ISS
+    run on the same inputs) and ``mst_layers`` compares the two per layer."""
+    res, files = _simulate_once(model, target, inputs, n, seed, golden, options)
+    if (options or {}).get("mst", "off") != "off":
+        base, _ = _simulate_once(model, target, inputs, n, seed, golden, {**options, "mst": "off"})
+        res["mst_layers"] = mst_comparison(res, base)
+        res["total_cycles_without_mst"] = base["total_cycles"]
+        res["outputs_match"] = res["outputs_match"] and base["outputs_match"]
+    if out_dir is not None:
+        write_simulation(out_dir, files, target, res)
+    return res
+
+
+def mst_comparison(with_mst: dict, without: dict) -> list[dict]:
+    """Per MST-candidate layer: the pass's record and the ISS cycles with and without."""
+    rows = []
+    for L, B in zip(with_mst["layers"], without["layers"]):
+        if L.get("mst"):
+            rows.append({"index": L["index"], "op": L["op"], "name": L["name"], **L["mst"],
+                         "iss_cycles_before": B["cycles"], "iss_cycles_after": L["cycles"]})
+    return rows
+
+
+def _simulate_once(model, target: Target, inputs, n, seed, golden, options) -> tuple[dict, dict]:
     from .api import run_and_compare
 
     if target.kind != "mcu":
         raise BnnccError(f"simulate needs an MCU target (this one is '{target.kind}'; see `bnncc targets`)",
                          where=target.name)
-    run = run_and_compare(model, target, inputs, n, seed, golden=golden)
+    run = run_and_compare(model, target, inputs, n, seed, golden=golden, options=options)
     report = json.loads(run.files["report.json"])
     count = len(run.inputs)
     m = target.mcu
@@ -139,7 +164,8 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
         layers.append({"index": r["index"], "op": r["op"], "name": r["name"], "function": r["function"],
                        "cycles": cyc, "percent": 100.0 * cyc / total if total else 0.0, "binary_macs": macs,
                        "cycles_per_binary_mac": cyc / macs if macs else None,
-                       "weight_bytes": r["weight_bytes"], "activation_bytes": r["activation_bytes"]})
+                       "weight_bytes": r["weight_bytes"], "activation_bytes": r["activation_bytes"],
+                       **({"mst": r["mst"]} if "mst" in r else {})})
     est = _estimate(report, target)
     if est is not None:
         for L, e in zip(layers, est.layers):
@@ -156,9 +182,7 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
         "instructions_per_inference": run.sim.instructions / count,
         "layers": layers,
     }
-    if out_dir is not None:
-        write_simulation(out_dir, run.files, target, res)
-    return res
+    return res, run.files
 
 
 def estimate_table(target: Target) -> dict:

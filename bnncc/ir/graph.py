@@ -109,6 +109,8 @@ def _verify_op(op, ins, out):
             _check(out.shape == (oh, ow, co), op, f"output {out} should be ({oh}, {ow}, {co})")
             if op.acc == "xor_popcount":
                 _check(op.pads == (0, 0, 0, 0), op, "xor_popcount cannot see padding")
+        if op.mst is not None:
+            _verify_mst(op, op.weight.shape[0])
         if op.packed is not None and op.acc == "float":
             wb = op.packed.dtype.itemsize * 8
             n = a.numel if isinstance(op, O.Dense) else a.channels
@@ -148,6 +150,31 @@ def _verify_op(op, ins, out):
         _check(False, op, "unknown op")
 
 
+def mst_depths(plan: O.MstPlan) -> np.ndarray:
+    """Depth of every channel in an MST plan (roots 0), assuming parents come first in order."""
+    depth = np.zeros(plan.parent.shape, dtype=np.int64)
+    for j in plan.order:
+        if plan.parent[j] >= 0:
+            depth[j] = depth[plan.parent[j]] + 1
+    return depth
+
+
+def _verify_mst(op, n):
+    m = op.mst
+    _check(op.acc in ("dot", "xor_popcount"), op, "an MST plan needs a binary input")
+    for a in (m.order, m.parent, m.comp):
+        _check(a is not None and a.shape == (n,), op, f"MST arrays must have {n} entries")
+    _check(np.array_equal(np.sort(m.order), np.arange(n)), op, "MST order is not a permutation")
+    _check(((m.parent >= -1) & (m.parent < n)).all(), op, "MST parent out of range")
+    pos = np.empty(n, dtype=np.int64)
+    pos[m.order] = np.arange(n)
+    kids = m.parent >= 0
+    _check((pos[m.parent[kids]] < pos[kids]).all(), op, "MST order puts a child before its parent")
+    _check(not m.comp[~kids].any(), op, "a root cannot be a complement")
+    _check(m.metric in ("bits", "cycles"), op, f"bad MST metric {m.metric}")
+    _check(int(mst_depths(m).max(initial=0)) == m.depth, op, "MST depth does not match the tree")
+
+
 def _conv_out(h, w, k, s, p, d, ceil_mode):
     def one(n, k, s, p0, p1, d):
         span = d * (k - 1) + 1
@@ -184,6 +211,10 @@ def dump(g: Graph) -> str:
             attrs.append(f"acc={op.acc}")
             if isinstance(op, O.Conv2d):
                 attrs += [f"strides={op.strides}", f"pads={op.pads}", f"dilations={op.dilations}"]
+            if op.mst is not None:
+                m = op.mst
+                attrs.append(f"mst=(metric={m.metric}, roots={int((m.parent < 0).sum())}, depth={m.depth}, "
+                             f"complement={int(m.comp.sum())}, order={_fmt_arr(m.order)}, parent={_fmt_arr(m.parent)})")
         elif isinstance(op, O.Threshold):
             attrs += [f"per={op.per}", f"dir={_fmt_arr(op.dir)}", f"lo={_fmt_arr(op.lo)}", f"hi={_fmt_arr(op.hi)}"]
         elif isinstance(op, O.BinarizeInput):

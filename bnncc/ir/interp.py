@@ -61,10 +61,31 @@ def dense(op: O.Dense, a):
             acc = (acc + op.weight[:, k].astype(np.float32) * x[k]).astype(np.float32)
         return acc
     a = np.asarray(a, dtype=np.int64).reshape(-1)
-    dot = op.weight.astype(np.int64) @ a
+    w = op.weight.astype(np.int64)
+    dot = w @ a if op.mst is None else mst_tree(op.mst, w, lambda wv: wv @ a)
     if op.acc == "xor_popcount":
         return ((a.size - dot) // 2).astype(np.int32)
     return dot.astype(np.int32)
+
+
+def mst_tree(plan: O.MstPlan, w: np.ndarray, dot_with):
+    """Output channels along the tree of ``plan`` (the specification of MST evaluation):
+    a root is ``dot_with(w_j)``; a child j of p with difference set D and sign s
+    (s = -1 for a complement edge) is ``s * (dot_p - 2 * dot_with(w_p * [k in D]))``,
+    which equals dot_with(w_j) for any a in {-1, 0, +1} (mst_reorder's identity).
+    Channels are evaluated in ``plan.order``; a parent must come first."""
+    out: list = [None] * w.shape[0]
+    for j in plan.order:
+        p = int(plan.parent[j])
+        if p < 0:
+            out[j] = dot_with(w[j])
+            continue
+        if out[p] is None:
+            raise ValueError(f"MST order evaluates channel {j} before its parent {p}")
+        d = (w[j] == w[p]) if plan.comp[j] else (w[j] != w[p])
+        s = -1 if plan.comp[j] else 1
+        out[j] = s * (out[p] - 2 * dot_with(w[p] * d))
+    return np.stack(out)
 
 
 def _windows(a, kernel, strides, pads, dilations, out_hw, fill):
@@ -99,7 +120,10 @@ def conv2d(op: O.Conv2d, a):
                     acc = np.where(inside[:, :, i, j], (acc + x * w[None, None, :, i, j, c]).astype(np.float32), acc)
         return acc.astype(np.float32)
     win = _windows(np.asarray(a, dtype=np.int64), (kh, kw), op.strides, op.pads, op.dilations, (oh, ow), 0)
-    dot = np.einsum("yxijc,oijc->yxo", win, op.weight.astype(np.int64))
+    if op.mst is None:
+        dot = np.einsum("yxijc,oijc->yxo", win, op.weight.astype(np.int64))
+    else:
+        dot = np.moveaxis(mst_tree(op.mst, op.weight.astype(np.int64), lambda wv: np.einsum("yxijc,ijc->yx", win, wv)), 0, -1)
     if op.acc == "xor_popcount":
         return ((kh * kw * ci - dot) // 2).astype(np.int32)
     return dot.astype(np.int32)

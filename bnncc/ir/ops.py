@@ -94,6 +94,26 @@ class FloatSteps(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class MstPlan:
+    """How a binary layer computes its output channels along a spanning tree
+    (``passes/mst_reorder.py`` derives the identity).  Arrays are per output channel j:
+    ``parent[j] = -1``: channel j is computed in full (a root); else from its parent
+    p = parent[j] with the difference set D_j = {k: w_jk != w_pk} (``comp[j]`` False) or
+    D_j = {k: w_jk == w_pk} (``comp[j]`` True: w_j is close to -w_p), as
+        dot_j = s_j dot_p - 2 s_j sum_{k in D_j} a_k w_pk,   s_j = -1 if comp[j] else +1.
+    ``order`` lists every channel once, each parent before its children (BFS); outputs
+    stay in the original channel order.  ``depth`` is the longest chain of children
+    below a root; ``metric`` names what the tree minimised (``bits``: |D|, the paper's
+    Hamming weight; ``cycles``: the target's word-level cost model)."""
+
+    order: np.ndarray = None   # int32 [N]
+    parent: np.ndarray = None  # int32 [N]
+    comp: np.ndarray = None    # bool [N]
+    depth: int = 0
+    metric: str = "bits"
+
+
+@dataclass(frozen=True, eq=False)
 class Dense(Op):
     """Binary fully connected layer.  ``weight`` int8 [N, K] of ±1, columns in the
     channel-last order of the input tensor.  Output int32 [N]:
@@ -108,6 +128,7 @@ class Dense(Op):
     weight: np.ndarray = None
     acc: str = "dot"
     packed: np.ndarray | None = None  # [N, words] set by pack_bits
+    mst: MstPlan | None = None        # set by mst_reorder: evaluate channels along a tree
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +144,7 @@ class Conv2d(Op):
     dilations: tuple[int, int] = (1, 1)
     acc: str = "dot"
     packed: np.ndarray | None = None  # [Cout, kh, kw, words]
+    mst: MstPlan | None = None        # set by mst_reorder (as for Dense)
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,8 +4,8 @@ ONNX-level passes take and return an ``onnx.ModelProto``; IR passes take and ret
 ``Graph`` and never mutate their input.  ``ir.verify`` runs after every IR pass.
 """
 
-from . import (binarize_input, fuse_sign_threshold, lower_float_tail, lower_input_steps, onnx_eliminate_dead,
-               onnx_fold_constants, pack_bits, threshold_real_layer, xnor_popcount)
+from . import (binarize_input, fuse_sign_threshold, lower_float_tail, lower_input_steps, mst_reorder,
+               onnx_eliminate_dead, onnx_fold_constants, pack_bits, threshold_real_layer, xnor_popcount)
 
 ONNX_PIPELINE = (
     ("fold_constants", onnx_fold_constants.run),
@@ -20,4 +20,5 @@ IR_PIPELINE = (
     ("lower_float_tail", lower_float_tail.run),
     ("xnor_popcount", xnor_popcount.run),
     ("pack_bits", pack_bits.run),
+    ("mst_reorder", mst_reorder.run),  # a no-op unless options["mst"] is auto or force
 )

@@ -667,4 +667,138 @@ BNN_LAYER_KERNEL int64_t bnn_argmax(const float *v, int32_t n)
     return (int64_t)best;
 }
 
+/* ---- MST channel order (bnncc/passes/mst_reorder.py derives the identity) ------
+ * Output channels are evaluated in plan order ch[t].  par[t] < 0: channel ch[t] is
+ * computed in full.  Otherwise from its parent par[t] (evaluated earlier) over the
+ * child's entries e in [start[t], start[t + 1]): the row word idx[e] (for a
+ * convolution: tap * wpp + word; aoff[e] is that word's input offset from the window
+ * origin) where the difference set D has bits mask[e].  With V the valid inputs (all
+ * K bipolar inputs, the nonzero plane of a ternary input, the taps inside the map),
+ * q = popcount((a ^ w) & V), x = popcount((a ^ w_par) & D & V), dv = popcount(D & V):
+ *   q_child = q_par + dv - 2x               (plain edge: D = where w_child != w_par)
+ *   q_child = |V| - q_par - dv + 2x         (comp[t]: D = where w_child == w_par)
+ * dsz[t] = |D| is dv when V is everything (bipolar input, window inside the map).
+ * Only the words of D are touched; thresholds and the output order are unchanged. */
+typedef struct {
+    int32_t n;
+    const int32_t *ch, *par;
+    const int8_t *comp;
+    const int32_t *dsz, *start, *idx, *aoff;
+    const bnn_word_t *mask;
+} bnn_mst_plan;
+
+/* acc + popcount(x) for one gathered word: the builtin, or SWAR bytes + USADA8/multiply */
+BNN_ALWAYS_INLINE int32_t bnn_mst_pc(int32_t acc, bnn_word_t x)
+{
+#if BNN_POPCOUNT == BNN_POPCOUNT_BUILTIN
+    return acc + bnn_popcount(x);
+#else
+    return bnn_add_byte_sum(acc, bnn_byte_counts(x));
+#endif
+}
+
+BNN_ALWAYS_INLINE int32_t bnn_mst_q(int32_t q_par, int32_t valid, int32_t comp, int32_t dv, int32_t x)
+{
+    return comp ? valid - q_par - dv + 2 * x : q_par + dv - 2 * x;
+}
+
+/* bnn_dense (same arguments and result) along an MST plan */
+static inline void bnn_dense_mst(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
+                                 const bnn_word_t *w, const bnn_mst_plan *p, int32_t mode, int32_t *acc)
+{
+    const bnn_word_t *nz = in + n_words;
+    const int32_t valid = ternary ? bnn_popcount_words(nz, n_words) : K;
+    int32_t t, e, n;
+    for (t = 0; t < p->n; ++t) {
+        const int32_t c = p->ch[t], par = p->par[t];
+        if (par < 0) {
+            const bnn_word_t *row = w + c * n_words;
+            acc[c] = ternary ? bnn_xor_popcount_masked(in, row, nz, n_words) : bnn_xor_popcount(in, row, n_words);
+        } else {
+            const bnn_word_t *wp = w + par * n_words;
+            const int32_t e1 = p->start[t + 1];
+            int32_t x = 0, dv = p->dsz[t];
+            if (ternary) {
+                dv = 0;
+                for (e = p->start[t]; e < e1; ++e) {
+                    const int32_t i = p->idx[e];
+                    const bnn_word_t m = p->mask[e] & nz[i];
+                    x = bnn_mst_pc(x, (in[i] ^ wp[i]) & m);
+                    dv = bnn_mst_pc(dv, m);
+                }
+            } else {
+                for (e = p->start[t]; e < e1; ++e) {
+                    const int32_t i = p->idx[e];
+                    x = bnn_mst_pc(x, (in[i] ^ wp[i]) & p->mask[e]);
+                }
+            }
+            acc[c] = bnn_mst_q(acc[par], valid, p->comp[t], dv, x);
+        }
+    }
+    if (mode != BNN_ACC_XOR_POPCOUNT)
+        for (n = 0; n < p->n; ++n) acc[n] = valid - 2 * acc[n];
+}
+
+/* bnn_conv2d (same arguments and result) along an MST plan; a window that is not
+ * wholly inside the map checks each entry's tap and recounts dv */
+static inline void bnn_conv2d_mst(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
+                                  const bnn_conv_shape *s, const bnn_mst_plan *p, int32_t mode, int32_t *acc)
+{
+    const int32_t wpp = BNN_WORDS(s->Cin);
+    const int32_t taps = s->KH * s->KW * wpp;
+    const bnn_word_t *nzp = in + s->H * s->W * wpp;
+    int32_t oy, ox, t, e, ky, kx, n;
+    for (oy = 0; oy < s->OH; ++oy) {
+        for (ox = 0; ox < s->OW; ++ox) {
+            int32_t *out = acc + (oy * s->OW + ox) * s->Cout;
+            const int32_t iy0 = oy * s->SH - s->PT, ix0 = ox * s->SW - s->PL;
+            const int32_t inside = iy0 >= 0 && ix0 >= 0 && iy0 + (s->KH - 1) * s->DH < s->H
+                                   && ix0 + (s->KW - 1) * s->DW < s->W;
+            const int32_t base = inside ? (iy0 * s->W + ix0) * wpp : 0;
+            int32_t valid = 0;
+            for (ky = 0; ky < s->KH; ++ky) {
+                const int32_t iy = iy0 + ky * s->DH;
+                if (iy < 0 || iy >= s->H) continue;
+                for (kx = 0; kx < s->KW; ++kx) {
+                    const int32_t ix = ix0 + kx * s->DW;
+                    if (ix < 0 || ix >= s->W) continue;
+                    valid += ternary ? bnn_popcount_words(nzp + (iy * s->W + ix) * wpp, wpp) : s->Cin;
+                }
+            }
+            for (t = 0; t < p->n; ++t) {
+                const int32_t c = p->ch[t], par = p->par[t];
+                if (par < 0) {
+                    const bnn_word_t *wco = w + c * taps;
+                    out[c] = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, s, oy, ox)
+                                     : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, s, oy, ox);
+                } else {
+                    const bnn_word_t *wp = w + par * taps;
+                    const int32_t e1 = p->start[t + 1];
+                    const int32_t recount = ternary || !inside;
+                    int32_t x = 0, dv = recount ? 0 : p->dsz[t];
+                    for (e = p->start[t]; e < e1; ++e) {
+                        const int32_t i = p->idx[e];
+                        int32_t o;
+                        bnn_word_t m = p->mask[e];
+                        if (inside) {
+                            o = base + p->aoff[e];
+                        } else {
+                            const int32_t tap = i / wpp;
+                            const int32_t iy = iy0 + (tap / s->KW) * s->DH, ix = ix0 + (tap % s->KW) * s->DW;
+                            if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                            o = (iy * s->W + ix) * wpp + i % wpp;
+                        }
+                        if (ternary) m &= nzp[o];
+                        x = bnn_mst_pc(x, (in[o] ^ wp[i]) & m);
+                        if (recount) dv = bnn_mst_pc(dv, m);
+                    }
+                    out[c] = bnn_mst_q(out[par], valid, p->comp[t], dv, x);
+                }
+            }
+            if (mode != BNN_ACC_XOR_POPCOUNT)
+                for (n = 0; n < s->Cout; ++n) out[n] = valid - 2 * out[n];
+        }
+    }
+}
+
 #endif /* BNN_KERNELS_H */

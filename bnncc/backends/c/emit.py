@@ -124,6 +124,52 @@ def _kernel_params(L: dict) -> dict:
     if kind == "AffineOut":
         out["lut"] = int("lut" in L)
     return out
+def _mst_tables(op, a, consts: _Consts, pre: str, word_bits: int) -> dict:
+    """The bnn_mst_plan arrays of a layer with an MST plan (see bnn_kernels.h)."""
+    m = op.mst
+    n = op.weight.shape[0]
+    if isinstance(op, O.Dense):
+        w = op.weight.reshape(n, a.pixels, a.channels)
+    else:
+        w = op.weight
+    start, idx, masks, dsz = [0], [], [], []
+    for j in m.order:
+        p = int(m.parent[j])
+        if p < 0:
+            dsz.append(0)
+        else:
+            d = (w[j] == w[p]) if m.comp[j] else (w[j] != w[p])
+            words = pack(np.where(d, 1, -1), word_bits).reshape(-1)
+            nzw = np.nonzero(words)[0]
+            idx += nzw.tolist()
+            masks += words[nzw].tolist()
+            dsz.append(int(d.sum()))
+        start.append(len(idx))
+    idx_a = np.array(idx or [0], np.int64)
+    if isinstance(op, O.Conv2d):
+        _, kh, kw, _ = op.weight.shape
+        wpp = a.words_per_pixel
+        tap, word = idx_a // wpp, idx_a % wpp
+        aoff = ((tap // kw) * op.dilations[0] * a.shape[1] + (tap % kw) * op.dilations[1]) * wpp + word
+    else:
+        aoff = idx_a
+    return {"n": n, "ch": consts.i32(pre + "mst_ch", m.order), "par": consts.i32(pre + "mst_par", m.parent[m.order]),
+            "comp": consts.i8(pre + "mst_comp", m.comp[m.order].astype(np.int64)), "dsz": consts.i32(pre + "mst_dsz", dsz),
+            "start": consts.i32(pre + "mst_start", start), "idx": consts.i32(pre + "mst_idx", idx_a),
+            "aoff": consts.i32(pre + "mst_aoff", aoff), "mask": consts.words(pre + "mst_mask", masks or [0])}
+
+
+def _mst_totals(layers) -> dict:
+    """Model-level BOPs and ACE, before and after MST.  BOPs: binary (1-bit x 1-bit)
+    XNOR-popcount operations = binary MACs; after MST a child costs |D| of them.  ACE
+    (PokeBNN): sum over MACs of bits_a * bits_w, here binary MACs x 1 x 1 plus the MACs of
+    real-input layers x 32 x 1 (float32 activations, 1-bit weights); additions of the
+    tree's corrections and the float tail are not counted."""
+    before = sum(r["binary_macs"] for r in layers)
+    after = sum(r["mst"]["bit_ops_after"] if r.get("mst", {}).get("applied") else r["binary_macs"] for r in layers)
+    real = sum(r.get("real_macs", 0) for r in layers)
+    return {"bops_before": before, "bops_after": after, "ace_before": before + 32 * real, "ace_after": after + 32 * real,
+            "ace_definition": "sum over MACs of bits_a*bits_w: binary MACs x1x1 (MST: |D| per child), real-input MACs x32x1"}
 
 
 def build_context(g: Graph, target: Target, prefix: str) -> dict:
@@ -149,6 +195,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         L = {"kind": op.kind, "index": k, "comment": c_comment(f"{op.kind} {op.name}"),
              "in": buf(op.inputs[0]), "out": buf(op.output), "id": f"l{k}", "fn": fn}
         pre = f"l{k}_"
+        bytes_before_mst = consts.total_bytes + (op.packed.nbytes if getattr(op, "packed", None) is not None else 0)
         rep = {"index": k, "op": op.kind, "name": op.name, "function": fn, "input": str(ins[0]), "output": str(out),
                "binary_macs": 0, "weight_bytes": 0, "activation_bytes": out.nbytes}
         if isinstance(op, O.BinarizeInput):
@@ -183,6 +230,8 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
                      mode="BNN_ACC_XOR_POPCOUNT" if op.acc == "xor_popcount" else "BNN_ACC_DOT",
                      w=consts.words(pre + "w", op.packed))
             rep.update(binary_macs=a.numel * out.numel, weight_bytes=op.packed.size * target.word_bits // 8)
+            if op.mst is not None:
+                L.update(mst=_mst_tables(op, a, consts, pre, target.word_bits))
         elif isinstance(op, O.Conv2d):
             a = ins[0]
             co, kh, kw, ci = op.weight.shape
@@ -192,6 +241,8 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
                      shape=[a.shape[0], a.shape[1], ci, co, kh, kw, op.strides[0], op.strides[1], op.pads[0], op.pads[1],
                             op.dilations[0], op.dilations[1], oh, ow])
             rep.update(binary_macs=oh * ow * co * kh * kw * ci, weight_bytes=op.packed.size * target.word_bits // 8)
+            if op.mst is not None:
+                L.update(mst=_mst_tables(op, a, consts, pre, target.word_bits))
         elif isinstance(op, O.Threshold):
             P, C = _pc(out.shape)
             real = ins[0].dtype is DType.FLOAT32
@@ -228,6 +279,10 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         else:
             raise BnnccError(f"internal: the C backend cannot emit {op.kind}")
         rep["kernel"] = _kernel_params(L)
+        if op.output in g.meta.get("mst", {}):
+            rep["mst"] = dict(g.meta["mst"][op.output])
+            if op.mst is not None:
+                rep["mst"]["plan_bytes"] = consts.total_bytes - bytes_before_mst
         macs += rep["binary_macs"]
         layers.append((L, rep))
 
@@ -260,7 +315,8 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             "output_shape": list(g.output_onnx_shape),
             "layers": [r for _, r in layers],
             "totals": {"binary_macs": macs, "weight_bytes": sum(r["weight_bytes"] for _, r in layers),
-                       "const_bytes": consts.total_bytes, "arena_bytes": mp.arena_bytes},
+                       "const_bytes": consts.total_bytes, "arena_bytes": mp.arena_bytes,
+                       **(_mst_totals([r for _, r in layers]) if g.meta.get("mst") else {})},
             "memory_plan": [{"tensor": n, "offset": mp.offsets[n], "bytes": mp.sizes[n],
                              "live": list(mp.lifetimes[n])} for n in sorted(mp.offsets, key=lambda n: mp.lifetimes[n])],
         },

@@ -1,0 +1,296 @@
+"""Pass: MST channel reordering (MST-compression, Vo et al., ICCV 2023).
+
+Matches: every binary ``Dense`` and ``Conv2d`` (``acc`` ``dot`` or ``xor_popcount``;
+bipolar or ternary input; any padding, stride, dilation) after ``pack_bits``.  Layers
+with a real-valued input (``acc="float"``) are skipped: their weights multiply floats,
+there is no popcount to share.
+
+Rewrites: attaches an ``MstPlan`` (``ir.ops``) to the layer; weights, thresholds and the
+output channel order are unchanged.  Nothing else in the graph changes.
+
+Identity (a in {-1, 0, +1}^K, w_i, w_j in {-1, +1}^K; a 0 is an input from Sign(0) or a
+padded tap).  Let D = {k : w_jk != w_ik} and d(k) = [k in D].  Then w_j = w_i (1 - 2d), so
+
+    dot(a, w_j) = dot(a, w_i) - 2 sum_{k in D} a_k w_ik                      (plain edge)
+
+and for a complement edge (w_j close to -w_i), with D = {k : w_jk == w_ik} (so
+w_j = -w_i (1 - 2d)):
+
+    dot(a, w_j) = -(dot(a, w_i) - 2 sum_{k in D} a_k w_ik)                  (complement edge)
+
+``ir.interp`` evaluates exactly these (in the dot domain, where zeros just add 0).  The
+C kernels work in the popcount domain on packed words (bit 1 = +1, see ``pack_bits``).
+With V the valid (nonzero) positions -- all K for a bipolar input, the nonzero plane nz
+for a ternary one, the taps inside the map for a padded convolution -- the kernels
+compute q = popcount((a XOR w) AND V), and dot = |V| - 2q.  Inside D, a mismatch
+with w_i is a match with w_j and vice versa; outside D nothing changes, so with
+x = popcount((a XOR w_i) AND D AND V) and |D_V| = popcount(D AND V):
+
+    q_j = q_i + |D_V| - 2x                                                  (plain edge)
+    q_j = |V| - q_i - |D_V| + 2x                                       (complement edge)
+
+(the second from q(a, -w_i) = |V| - q_i and x(-w_i) = |D_V| - x).  In the issue's
+match-count form P = popcount(XNOR(a, w)) = K - q for a bipolar input, the plain edge
+reads P_j = P_i + |D| - 2 popcount(XNOR(a, w_i) AND D).  For a bipolar input |V| = K and
+|D_V| = |D|, a constant stored per child; for a ternary input and at padded borders the
+kernels recount popcount(D AND nz) on the words they touch.  ``tests/test_mst.py``
+checks all three forms exhaustively for K <= 8 (every a, every pair w_i, w_j).
+Sign(0) ties need nothing special: an input 0 is outside V and contributes to neither
+x nor |D_V|; the accumulator is bit-identical, so the thresholds are untouched.
+
+The tree.  Nodes are output channels.  ``force`` builds the paper's tree: edge weight
+|D| (min over the plain and the complement edge), one root -- the medoid (least total
+distance to all others, the "centre") computed in full -- and Prim's algorithm with a
+depth bound (``mst_depth``: a node at the bound takes no children; the hop-bounded MST
+is NP-hard, this is the usual greedy heuristic; unbounded gives the exact MST).
+``auto`` builds the target's tree: Prim from a virtual root whose edge to each channel
+costs a full row, so channels that have no cheap parent become roots (a forest), with
+edge weights from the target's word-level cycle model (``WordCosts``): on an MCU the
+saving is in 32-bit words touched, not bits.  It keeps the plan only where the
+predicted cycles fall by more than the plan's fixed overhead.  Targets without a
+calibrated model (host, generic C, FPGA) get no plan in ``auto``; ``fpga_costs`` is the
+hook for the FPGA backend's LUT model.
+
+Options: ``mst`` in {off, auto, force} (default off), ``mst_depth`` (None: unbounded),
+``mst_complement`` (default True).  ``g.meta["mst"]`` gets one record per candidate
+layer (keyed by its output tensor) for report.json: bit-ops, words, predicted cycles
+before/after, depth, roots, complement edges, and whether the plan was applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import BnnccError
+from ..ir import ops as O
+from ..ir.graph import Graph, mst_depths
+from ..ir.types import DType
+from .pack_bits import pack
+
+MODES = ("off", "auto", "force")
+
+
+@dataclass(frozen=True)
+class WordCosts:
+    """Cycles of the word-level kernels (bnn_kernels.h), per output position:
+    a full row costs ``row + word * R`` (R words per row); a child costs
+    ``child + entry * E`` (E touched words; ``entry_ternary`` for a ternary input);
+    ``layer`` is paid once per layer by the MST kernel."""
+
+    row: float
+    word: float
+    child: float
+    entry: float
+    entry_ternary: float
+    layer: float
+    source: str
+
+
+# Calibrated on hw_sim's Cortex-M4 ISS with `python bench/mst.py --calibrate` (least squares
+# over synthetic dense layers; see that script for the fit and its residual).
+COSTS = {
+    "cortex-m4": WordCosts(row=30.0, word=4.0, child=25.0, entry=15.0, entry_ternary=22.0, layer=20.0,
+                           source="bench/mst.py --calibrate on the cortex-m4 ISS (harley_seal, 32-bit words)"),
+}
+
+
+def cost_model(options: dict) -> WordCosts | None:
+    """The word-level cost model of the target in ``options`` (None: none calibrated)."""
+    if options.get("target_kind") == "fpga":
+        return fpga_costs(options)
+    return COSTS.get(options.get("core") or "")
+
+
+def fpga_costs(options: dict):
+    """Hook for the FPGA backend: a LUT/cycle model of the popcount trees before and after
+    (bit-level: the saving is |D| per child, not words).  Not written yet."""
+    raise BnnccError("--mst auto has no FPGA cost model yet (hook: bnncc.passes.mst_reorder.fpga_costs)")
+
+
+# ---- geometry ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layer:
+    rows: np.ndarray      # uint64 [N, R]: packed weight rows (flattened taps x words)
+    valid: np.ndarray     # uint64 [R]: the bits of a row that are real weights
+    k: int                # weights per row
+    positions: int        # output positions (1 for Dense)
+    ternary: bool
+
+
+def _layer(op, g: Graph) -> _Layer:
+    a = g.tensors[op.inputs[0]]
+    n = op.weight.shape[0]
+    wb = a.word_bits
+    if isinstance(op, O.Dense):
+        shape = (a.pixels, a.channels)
+        positions = 1
+    else:
+        shape = op.weight.shape[1:]
+        positions = g.tensors[op.output].pixels
+    rows = pack(op.weight.reshape((n,) + shape), wb).reshape(n, -1).astype(np.uint64)
+    valid = pack(np.ones(shape, np.int8), wb).reshape(-1).astype(np.uint64)
+    return _Layer(rows, valid, int(op.weight[0].size), positions, a.dtype is DType.TERNARY)
+
+
+def _pair_tables(L: _Layer):
+    """[N, N] tables: bits and touched words of the plain (D = w_i != w_j) and the
+    complement (D = w_i == w_j) difference sets."""
+    n = L.rows.shape[0]
+    bits = np.empty((n, n), np.int64)
+    words = np.empty((n, n), np.int64)
+    cwords = np.empty((n, n), np.int64)
+    for i in range(n):
+        x = L.rows ^ L.rows[i]
+        bits[i] = np.bitwise_count(x).sum(axis=1)
+        words[i] = (x != 0).sum(axis=1)
+        cwords[i] = ((~x & L.valid) != 0).sum(axis=1)
+    return bits, L.k - bits, words, cwords
+
+
+# ---- tree -----------------------------------------------------------------------------
+
+
+def prim_bounded(edge: np.ndarray, root_cost: np.ndarray, bound: int | None):
+    """Prim's algorithm on channels 0..N-1 plus a virtual root r: ``edge[i, j]`` is the cost
+    of computing j from i, ``root_cost[j]`` that of computing j in full (inf: never).
+    A channel at depth ``bound`` (roots: depth 0) takes no children.  Returns
+    (parent [-1 = root], order of insertion)."""
+    n = edge.shape[0]
+    parent = np.full(n, -1, np.int64)
+    depth = np.zeros(n, np.int64)
+    best = root_cost.astype(np.float64).copy()
+    best_par = np.full(n, -1, np.int64)
+    done = np.zeros(n, bool)
+    order = []
+    for _ in range(n):
+        cand = np.where(done, np.inf, best)
+        v = int(np.argmin(cand))
+        if not np.isfinite(cand[v]):
+            raise BnnccError("internal: the MST depth bound left a channel unreachable")
+        done[v] = True
+        parent[v] = best_par[v]
+        depth[v] = 0 if parent[v] < 0 else depth[parent[v]] + 1
+        order.append(v)
+        if bound is None or depth[v] < bound:
+            better = ~done & (edge[v] < best)
+            best[better] = edge[v][better]
+            best_par[better] = v
+    return parent, np.array(order, np.int64)
+
+
+def _bfs(parent: np.ndarray, inserted: np.ndarray) -> np.ndarray:
+    """Level by level (roots first), in insertion order within a level: parents first."""
+    depth = np.zeros(parent.size, np.int64)
+    for v in inserted:
+        if parent[v] >= 0:
+            depth[v] = depth[parent[v]] + 1
+    rank = np.empty(parent.size, np.int64)
+    rank[inserted] = np.arange(parent.size)
+    return np.lexsort((rank, depth)).astype(np.int32)
+
+
+def build_plan(L: _Layer, mode: str, bound: int | None, complement: bool, costs: WordCosts | None):
+    """(MstPlan, per-channel touched words, per-channel |D|) for one layer."""
+    bits, cbits, words, cwords = _pair_tables(L)
+    if not complement:
+        cbits = np.full_like(bits, np.iinfo(np.int64).max // 4)
+        cwords = cbits
+    n = bits.shape[0]
+    if mode == "force" or costs is None:
+        # the paper's tree: Hamming weight (fewer words as the tie-break), one centre root
+        w_plain = bits + words / (L.rows.shape[1] + 1.0)
+        w_comp = cbits + cwords / (L.rows.shape[1] + 1.0)
+        use_comp = w_comp < w_plain
+        edge = np.where(use_comp, w_comp, w_plain)
+        np.fill_diagonal(edge, np.inf)
+        root_cost = np.full(n, np.inf)
+        root_cost[int(np.argmin(np.where(np.isfinite(edge), edge, 0).sum(axis=1)))] = 0.0
+        metric = "bits"
+    else:
+        entry = costs.entry_ternary if L.ternary else costs.entry
+        c_plain = costs.child + entry * words + bits * 1e-6
+        c_comp = costs.child + entry * cwords + cbits * 1e-6
+        use_comp = c_comp < c_plain
+        edge = np.where(use_comp, c_comp, c_plain)
+        np.fill_diagonal(edge, np.inf)
+        root_cost = np.full(n, costs.row + costs.word * L.rows.shape[1])
+        metric = "cycles"
+    parent, inserted = prim_bounded(edge, root_cost, bound)
+    kids = parent >= 0
+    comp = np.zeros(n, bool)
+    comp[kids] = use_comp[parent[kids], np.nonzero(kids)[0]]
+    plan = O.MstPlan(order=_bfs(parent, inserted), parent=parent.astype(np.int32), comp=comp, depth=0, metric=metric)
+    plan = dataclasses.replace(plan, depth=int(mst_depths(plan).max(initial=0)))
+    idx = np.nonzero(kids)[0]
+    d_words = np.full(n, L.rows.shape[1], np.int64)
+    d_bits = np.full(n, L.k, np.int64)
+    d_words[idx] = np.where(comp[idx], cwords[parent[idx], idx], words[parent[idx], idx])
+    d_bits[idx] = np.where(comp[idx], cbits[parent[idx], idx], bits[parent[idx], idx])
+    return plan, d_words, d_bits
+
+
+def predicted_cycles(L: _Layer, plan: O.MstPlan | None, d_words, costs: WordCosts) -> float:
+    """Cycles of the layer's popcount part, per inference, from the word-level model."""
+    n, r = L.rows.shape
+    if plan is None:
+        return L.positions * n * (costs.row + costs.word * r)
+    entry = costs.entry_ternary if L.ternary else costs.entry
+    kids = plan.parent >= 0
+    per_pos = (~kids).sum() * (costs.row + costs.word * r) + kids.sum() * costs.child + entry * d_words[kids].sum()
+    return costs.layer + L.positions * float(per_pos)
+
+
+def layer_record(L: _Layer, plan, d_words, d_bits, costs, applied: bool, mode: str) -> dict:
+    n, r = L.rows.shape
+    kids = plan.parent >= 0
+    rec = {
+        "mode": mode, "applied": applied, "metric": plan.metric, "depth": plan.depth,
+        "roots": int((~kids).sum()), "children": int(kids.sum()), "complement_edges": int(plan.comp.sum()),
+        "bit_ops_before": int(L.positions * n * L.k), "bit_ops_after": int(L.positions * d_bits.sum()),
+        "words_before": int(L.positions * n * r), "words_after": int(L.positions * d_words.sum()),
+        "predicted_cycles_before": None, "predicted_cycles_after": None,
+    }
+    if costs is not None:
+        rec["predicted_cycles_before"] = round(predicted_cycles(L, None, d_words, costs), 1)
+        rec["predicted_cycles_after"] = round(predicted_cycles(L, plan, d_words, costs), 1)
+        rec["cost_model"] = costs.source
+    return rec
+
+
+def run(g: Graph, options=None) -> Graph:
+    options = options or {}
+    mode = options.get("mst") or "off"
+    if mode not in MODES:
+        raise BnnccError(f"--mst must be one of {', '.join(MODES)}, not '{mode}'")
+    if mode == "off":
+        return g
+    bound = options.get("mst_depth")
+    if bound is not None and int(bound) < 1:
+        raise BnnccError("--mst-depth must be at least 1")
+    costs = cost_model(options) if mode == "auto" else COSTS.get(options.get("core") or "")
+    ops, records = [], {}
+    for op in g.ops:
+        eligible = isinstance(op, (O.Dense, O.Conv2d)) and op.acc in ("dot", "xor_popcount") and op.weight.shape[0] > 1
+        if not eligible:
+            ops.append(op)
+            continue
+        if op.packed is None:
+            raise BnnccError("internal: mst_reorder runs after pack_bits")
+        L = _layer(op, g)
+        plan, d_words, d_bits = build_plan(L, mode, bound, bool(options.get("mst_complement", True)),
+                                           costs if mode == "auto" else None)
+        if mode == "force":
+            applied = True
+        else:
+            applied = costs is not None and bool((plan.parent >= 0).any()) and \
+                predicted_cycles(L, plan, d_words, costs) < predicted_cycles(L, None, d_words, costs)
+        records[op.output] = layer_record(L, plan, d_words, d_bits, costs, applied, mode)
+        if mode == "auto" and costs is None:
+            records[op.output]["note"] = "no word-level cost model for this target: not applied"
+        ops.append(dataclasses.replace(op, mst=plan) if applied else op)
+    return g.replace(ops=tuple(ops), meta={**g.meta, "mst": records})

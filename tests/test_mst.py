@@ -1,0 +1,214 @@
+"""MST channel reordering (bnncc/passes/mst_reorder.py): the identity, exhaustively on
+small sizes; the tree builder; the interpreter's tree evaluation; the C kernels (host,
+and the Cortex-M4 ISS in the slow set) bit-exact against onnxruntime."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from scipy.sparse.csgraph import minimum_spanning_tree
+
+from bnncc.ir import interp
+from bnncc.ir import ops as O
+from bnncc.ir.graph import mst_depths
+from bnncc.passes import mst_reorder
+
+pc = np.bitwise_count
+
+
+# ---- the identity, exhaustively ----------------------------------------------------
+
+
+def _all_pairs(k):
+    """Every (w_i, w_j) pair of k-bit words, as two flat uint32 arrays."""
+    wi, wj = np.meshgrid(np.arange(1 << k, dtype=np.uint32), np.arange(1 << k, dtype=np.uint32), indexing="ij")
+    return wi.reshape(-1), wj.reshape(-1)
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_identity_bipolar_exhaustive(k):
+    """P_j = P_i + |D| - 2 popcount(XNOR(a, w_i) & D), every a, w_i, w_j in {-1,+1}^k
+    (bit 1 = +1), and the same in the kernels' q = popcount(a XOR w) form, for plain
+    and complement edges."""
+    full = np.uint32((1 << k) - 1)
+    wi, wj = _all_pairs(k)
+    for a in np.arange(1 << k, dtype=np.uint32):
+        P_i, P_j = pc(~(a ^ wi) & full), pc(~(a ^ wj) & full)
+        D = wi ^ wj
+        assert np.array_equal(P_j, P_i + pc(D) - 2 * pc(~(a ^ wi) & full & D))
+        q_i, q_j = pc(a ^ wi), pc(a ^ wj)
+        assert np.array_equal(q_j, q_i + pc(D) - 2 * pc((a ^ wi) & D))
+        Dc = ~(wi ^ wj) & full   # complement edge: D = where w_j == w_i
+        assert np.array_equal(q_j, k - q_i - pc(Dc) + 2 * pc((a ^ wi) & Dc))
+
+
+@pytest.mark.parametrize("k", range(1, 7))
+def test_identity_ternary_exhaustive(k):
+    """Inputs in {-1, 0, +1}^k (value plane v, nonzero plane nz, v a subset of nz): with
+    q = popcount((a ^ w) & nz), q_j = q_i + |D&nz| - 2 popcount((a ^ w_i) & D & nz) and
+    the complement form; dot = |nz| - 2q equals the true dot product."""
+    full = (1 << k) - 1
+    wi, wj = _all_pairs(k)
+    bits = np.arange(k)
+    wi_pm = np.where((wi[:, None] >> bits) & 1, 1, -1)
+    wj_pm = np.where((wj[:, None] >> bits) & 1, 1, -1)
+    for nz in range(1 << k):
+        for v in range(1 << k):
+            if v & ~nz:
+                continue
+            a_pm = np.where((v >> bits) & 1, 1, -1) * ((nz >> bits) & 1)
+            nzu, vu = np.uint32(nz), np.uint32(v)
+            q_i, q_j = pc((vu ^ wi) & nzu), pc((vu ^ wj) & nzu)
+            assert np.array_equal(pc(nzu) - 2 * q_j.astype(np.int64), wj_pm @ a_pm)
+            D = wi ^ wj
+            assert np.array_equal(q_j, q_i + pc(D & nzu) - 2 * pc((vu ^ wi) & D & nzu))
+            Dc = ~(wi ^ wj) & np.uint32(full)
+            assert np.array_equal(q_j.astype(np.int64), pc(nzu) - q_i.astype(np.int64) - pc(Dc & nzu)
+                                  + 2 * pc((vu ^ wi) & Dc & nzu))
+            # the dot form the interpreter uses: dot_j = s (dot_i - 2 sum_D a w_i)
+            dot_i = wi_pm @ a_pm
+            d = wi_pm != wj_pm
+            assert np.array_equal(wj_pm @ a_pm, dot_i - 2 * (wi_pm * d) @ a_pm)
+            assert np.array_equal(wj_pm @ a_pm, -(dot_i - 2 * (wi_pm * ~d) @ a_pm))
+
+
+# ---- trees ------------------------------------------------------------------------------
+
+
+def _random_plan(rng, n):
+    """Any tree works for exactness: random parents earlier in a random order, random
+    complement flags (the identity holds for every pair of rows)."""
+    order = rng.permutation(n).astype(np.int32)
+    parent = np.full(n, -1, np.int32)
+    for t in range(1, n):
+        if rng.random() < 0.85:
+            parent[order[t]] = order[rng.integers(0, t)]
+    comp = (parent >= 0) & (rng.random(n) < 0.5)
+    plan = O.MstPlan(order=order, parent=parent, comp=comp, depth=0)
+    return dataclasses.replace(plan, depth=int(mst_depths(plan).max(initial=0)))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_interp_tree_equals_direct(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(2, 12)), int(rng.integers(1, 40))
+    w = rng.choice(np.array([-1, 1], np.int8), size=(n, k))
+    a = rng.choice(np.array([-1, 0, 1], np.int8), size=k)
+    for acc in ("dot", "xor_popcount"):
+        if acc == "xor_popcount":
+            a = np.where(a == 0, 1, a).astype(np.int8)
+        op = O.Dense("d", ("a",), "y", weight=w, acc=acc)
+        want = interp.dense(op, a)
+        got = interp.dense(dataclasses.replace(op, mst=_random_plan(rng, n)), a)
+        assert np.array_equal(got, want)
+    co, kh, kw, ci = int(rng.integers(2, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    cw = rng.choice(np.array([-1, 1], np.int8), size=(co, kh, kw, ci))
+    x = rng.choice(np.array([-1, 0, 1], np.int8), size=(5, 6, ci))
+    op = O.Conv2d("c", ("x",), "y", weight=cw, strides=(1, 2), pads=(1, 0, 1, 1), dilations=(1, 1))
+    assert np.array_equal(interp.conv2d(dataclasses.replace(op, mst=_random_plan(rng, co)), x), interp.conv2d(op, x))
+
+
+def _tree_weight(parent, edge):
+    kids = np.nonzero(parent >= 0)[0]
+    return edge[parent[kids], kids].sum()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_prim_unbounded_is_the_mst_and_the_bound_holds(seed):
+    rng = np.random.default_rng(seed)
+    n = 24
+    w = rng.choice([-1, 1], size=(n, 50))
+    d = ((50 - w @ w.T) // 2).astype(float)
+    np.fill_diagonal(d, np.inf)
+    root = np.full(n, np.inf)
+    root[0] = 0
+    parent, order = mst_reorder.prim_bounded(d, root, None)
+    dd = np.where(np.isfinite(d), d + 1e-9, 0)  # scipy drops zero edges; none here but keep it honest
+    assert _tree_weight(parent, d) == pytest.approx(minimum_spanning_tree(dd).sum(), abs=1e-6)
+    for bound in (1, 2, 3):
+        parent_b, order_b = mst_reorder.prim_bounded(d, root, bound)
+        plan = O.MstPlan(order=mst_reorder._bfs(parent_b, order_b), parent=parent_b.astype(np.int32),
+                         comp=np.zeros(n, bool), depth=0)
+        assert mst_depths(plan).max() <= bound
+        assert _tree_weight(parent_b, d) >= _tree_weight(parent, d)
+
+
+# ---- whole models -----------------------------------------------------------------------
+
+SHARED_MODELS = [("finn_tfc_w1a1", "models/finn_tfc_w1a1/model.onnx"),
+                 ("qonnx_tfc_w1a1", "models/qonnx_tfc_w1a1/TFC_1W1A.onnx")]
+
+
+@pytest.mark.parametrize("name,rel", SHARED_MODELS)
+def test_force_on_shared_models_host(shared, name, rel):
+    from bnncc.api import compile_model, load_inputs, verify
+
+    x, golden = load_inputs(shared / "golden" / f"{name}_mnist100.npz")
+    res = verify(shared / rel, "host", inputs=x, golden=golden, options={"mst": "force"})
+    assert res["bit_exact"] and res["golden_argmax_match"] == len(x)
+    _, files = compile_model(shared / rel, "cortex-m4", options={"mst": "force", "mst_depth": 4})
+    assert "bnn_dense_mst(" in files["model.c"]
+    rep = json.loads(files["report.json"])
+    dense = [r for r in rep["layers"] if r["op"] == "Dense"]
+    assert all(r["mst"]["applied"] and r["mst"]["depth"] <= 4 for r in dense)
+    assert rep["totals"]["bops_after"] < rep["totals"]["bops_before"] / 2
+
+
+def test_auto_needs_a_gain(shared):
+    """On the shared TFC models every child touches as many 32-bit words as a full row
+    (the difference sets are spread over all words), so auto applies nothing on M4."""
+    from bnncc.compiler import lower
+    from bnncc.targets import load_target
+
+    c = lower(shared / SHARED_MODELS[0][1], load_target("cortex-m4"), options={"mst": "auto"})
+    assert all(getattr(op, "mst", None) is None for op in c.graph.ops)
+    recs = c.graph.meta["mst"]
+    assert recs and not any(r["applied"] for r in recs.values())
+
+
+def test_pass_is_a_noop_when_off(shared):
+    from bnncc.compiler import lower
+    from bnncc.targets import load_target
+
+    c = lower(shared / SHARED_MODELS[0][1], load_target("host"))
+    assert "mst" not in c.graph.meta and all(getattr(op, "mst", None) is None for op in c.graph.ops)
+
+
+@pytest.mark.parametrize("seed,kind,dialect", [(0, "dense", "onnx"), (1, "conv", "onnx"), (2, "dense", "qonnx"),
+                                               (3, "conv", "finn"), (4, "dense", "mixed"), (5, "conv", "mixed"),
+                                               (6, "conv", "onnx"), (7, "dense", "onnx")])
+def test_force_random_graphs_host(seed, kind, dialect):
+    from bnn_models import random_bnn
+
+    from bnncc.api import verify
+
+    case = random_bnn(np.random.default_rng(seed), kind, dialect)
+    for depth in (None, 1):
+        res = verify(case.model, "host", inputs=case.inputs, options={"mst": "force", "mst_depth": depth},
+                     extra_flags=("-fsanitize=address,undefined", "-fno-sanitize-recover=all"))
+        assert res["bit_exact"], (case.description, res)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,rel", SHARED_MODELS)
+def test_force_on_shared_models_cortex_m4(shared, name, rel):
+    from bnncc.api import load_inputs, verify
+
+    x, golden = load_inputs(shared / "golden" / f"{name}_mnist100.npz")
+    res = verify(shared / rel, "cortex-m4", inputs=x[:20], options={"mst": "force"})
+    assert res["bit_exact"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed,kind", [(1, "conv"), (4, "dense"), (5, "conv")])
+def test_force_random_graphs_cortex_m4(seed, kind):
+    from bnn_models import random_bnn
+
+    from bnncc.api import verify
+
+    case = random_bnn(np.random.default_rng(seed), kind, "mixed")
+    res = verify(case.model, "cortex-m4", inputs=case.inputs, options={"mst": "force"})
+    assert res["bit_exact"], (case.description, res)
