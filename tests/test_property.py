@@ -4,6 +4,9 @@ random small BNNs (``tests/bnn_models.py``), ties included.
 ``BNNCC_PROPERTY_EXAMPLES`` (default 200) is the total number of hypothesis examples,
 split 60/20/20 between plain ONNX, QONNX and FINN/mixed models.
 ``test_generator_models_are_valid`` checks the generator itself and needs no compiler.
+MST mode (``test_mst_force_bit_exact``): the same generator with ``--mst force`` (every
+binary layer evaluated along its channel tree, depth bound drawn too), 20% of the
+examples.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ def _settings(share: float):
                     database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _verify(case, target: str = "host") -> None:
+def _verify(case, target: str = "host", options=None) -> None:
     api = pytest.importorskip("bnncc.api")
-    result = api.verify(case.model, target=target, inputs=case.inputs)
+    result = api.verify(case.model, target=target, inputs=case.inputs, options=options)
     assert result["bit_exact"], (case.description, result)
 
 
@@ -48,6 +51,13 @@ def test_qonnx_bnn_bit_exact(case):
 @given(bnn_cases(kinds=KINDS, dialects=("finn", "mixed")))
 def test_finn_bnn_bit_exact(case):
     _verify(case)
+
+
+@_settings(0.2)
+@given(bnn_cases(kinds=KINDS, dialects=DIALECTS))
+def test_mst_force_bit_exact(case):
+    depth = [None, 1, 2][len(case.description) % 3]  # deterministic from the case
+    _verify(case, options={"mst": "force", "mst_depth": depth})
 
 
 @pytest.mark.parametrize("seed,kind,dialect", [

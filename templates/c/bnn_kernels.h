@@ -668,8 +668,8 @@ BNN_LAYER_KERNEL int64_t bnn_argmax(const float *v, int32_t n)
 }
 
 /* ---- MST channel order (bnncc/passes/mst_reorder.py derives the identity) ------
- * Output channels are evaluated in plan order ch[t].  par[t] < 0: channel ch[t] is
- * computed in full.  Otherwise from its parent par[t] (evaluated earlier) over the
+ * Output channels are evaluated in plan order ch[t].  The first n_roots (par[t] < 0)
+ * are computed in full; every later one from its parent par[t] (evaluated earlier) over the
  * child's entries e in [start[t], start[t + 1]): the row word idx[e] (for a
  * convolution: tap * wpp + word; aoff[e] is that word's input offset from the window
  * origin) where the difference set D has bits mask[e].  With V the valid inputs (all
@@ -680,7 +680,7 @@ BNN_LAYER_KERNEL int64_t bnn_argmax(const float *v, int32_t n)
  * dsz[t] = |D| is dv when V is everything (bipolar input, window inside the map).
  * Only the words of D are touched; thresholds and the output order are unchanged. */
 typedef struct {
-    int32_t n;
+    int32_t n, n_roots;
     const int32_t *ch, *par;
     const int8_t *comp;
     const int32_t *dsz, *start, *idx, *aoff;
@@ -702,41 +702,61 @@ BNN_ALWAYS_INLINE int32_t bnn_mst_q(int32_t q_par, int32_t valid, int32_t comp, 
     return comp ? valid - q_par - dv + 2 * x : q_par + dv - 2 * x;
 }
 
-/* bnn_dense (same arguments and result) along an MST plan */
+#if defined(__GNUC__)
+#define BNN_MST_NOINLINE __attribute__((noinline))
+#else
+#define BNN_MST_NOINLINE
+#endif
+
+/* the children of a dense MST plan, t in [n_roots, n): a function of its own so that
+ * its loop gets the registers (inlined beside the Harley-Seal roots it spills) */
+static BNN_MST_NOINLINE void bnn_dense_mst_children(const bnn_word_t *in, const bnn_word_t *nz, int32_t n_words,
+                                                    int32_t valid, int32_t ternary, const bnn_word_t *w,
+                                                    const bnn_mst_plan *p, int32_t *acc)
+{
+    const int32_t n = p->n;
+    const int32_t *const ch = p->ch, *const par = p->par, *const dsz = p->dsz, *const start = p->start;
+    const int32_t *const idx = p->idx;
+    const int8_t *const comp = p->comp;
+    const bnn_word_t *const mask = p->mask;
+    int32_t t = p->n_roots, e = start[t];
+    for (; t < n; ++t) {
+        const int32_t e1 = start[t + 1];
+        const bnn_word_t *wp = w + par[t] * n_words;
+        int32_t x = 0, dv = dsz[t];
+        if (ternary) {
+            dv = 0;
+            for (; e < e1; ++e) {
+                const int32_t i = idx[e];
+                const bnn_word_t m = mask[e] & nz[i];
+                x = bnn_mst_pc(x, (in[i] ^ wp[i]) & m);
+                dv = bnn_mst_pc(dv, m);
+            }
+        } else {
+            for (; e < e1; ++e) {
+                const int32_t i = idx[e];
+                x = bnn_mst_pc(x, (in[i] ^ wp[i]) & mask[e]);
+            }
+        }
+        acc[ch[t]] = bnn_mst_q(acc[par[t]], valid, comp[t], dv, x);
+    }
+}
+
+/* bnn_dense (same arguments and result) along an MST plan: the roots first, with the
+ * full kernel, then the children (consecutive children have consecutive entries). */
 static inline void bnn_dense_mst(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
                                  const bnn_word_t *w, const bnn_mst_plan *p, int32_t mode, int32_t *acc)
 {
     const bnn_word_t *nz = in + n_words;
     const int32_t valid = ternary ? bnn_popcount_words(nz, n_words) : K;
-    int32_t t, e, n;
-    for (t = 0; t < p->n; ++t) {
-        const int32_t c = p->ch[t], par = p->par[t];
-        if (par < 0) {
-            const bnn_word_t *row = w + c * n_words;
-            acc[c] = ternary ? bnn_xor_popcount_masked(in, row, nz, n_words) : bnn_xor_popcount(in, row, n_words);
-        } else {
-            const bnn_word_t *wp = w + par * n_words;
-            const int32_t e1 = p->start[t + 1];
-            int32_t x = 0, dv = p->dsz[t];
-            if (ternary) {
-                dv = 0;
-                for (e = p->start[t]; e < e1; ++e) {
-                    const int32_t i = p->idx[e];
-                    const bnn_word_t m = p->mask[e] & nz[i];
-                    x = bnn_mst_pc(x, (in[i] ^ wp[i]) & m);
-                    dv = bnn_mst_pc(dv, m);
-                }
-            } else {
-                for (e = p->start[t]; e < e1; ++e) {
-                    const int32_t i = p->idx[e];
-                    x = bnn_mst_pc(x, (in[i] ^ wp[i]) & p->mask[e]);
-                }
-            }
-            acc[c] = bnn_mst_q(acc[par], valid, p->comp[t], dv, x);
-        }
+    int32_t t;
+    for (t = 0; t < p->n_roots; ++t) {
+        const bnn_word_t *row = w + p->ch[t] * n_words;
+        acc[p->ch[t]] = ternary ? bnn_xor_popcount_masked(in, row, nz, n_words) : bnn_xor_popcount(in, row, n_words);
     }
+    bnn_dense_mst_children(in, nz, n_words, valid, ternary, w, p, acc);
     if (mode != BNN_ACC_XOR_POPCOUNT)
-        for (n = 0; n < p->n; ++n) acc[n] = valid - 2 * acc[n];
+        for (t = 0; t < p->n; ++t) acc[t] = valid - 2 * acc[t];
 }
 
 /* bnn_conv2d (same arguments and result) along an MST plan; a window that is not

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import BnnccError
 from ...ir import ops as O
-from ...ir.graph import Graph, conv_out_hw
+from ...ir.graph import Graph, conv_out_hw, mst_depths
 from ...ir.types import DType
 from ...passes.pack_bits import pack
 from ...resources import templates_dir
@@ -132,8 +132,11 @@ def _mst_tables(op, a, consts: _Consts, pre: str, word_bits: int) -> dict:
         w = op.weight.reshape(n, a.pixels, a.channels)
     else:
         w = op.weight
+    # roots first (the kernels' two loops), then the plan's order: parents stay first
+    depth = mst_depths(m)
+    order = m.order[np.argsort(depth[m.order] > 0, kind="stable")]
     start, idx, masks, dsz = [0], [], [], []
-    for j in m.order:
+    for j in order:
         p = int(m.parent[j])
         if p < 0:
             dsz.append(0)
@@ -153,8 +156,8 @@ def _mst_tables(op, a, consts: _Consts, pre: str, word_bits: int) -> dict:
         aoff = ((tap // kw) * op.dilations[0] * a.shape[1] + (tap % kw) * op.dilations[1]) * wpp + word
     else:
         aoff = idx_a
-    return {"n": n, "ch": consts.i32(pre + "mst_ch", m.order), "par": consts.i32(pre + "mst_par", m.parent[m.order]),
-            "comp": consts.i8(pre + "mst_comp", m.comp[m.order].astype(np.int64)), "dsz": consts.i32(pre + "mst_dsz", dsz),
+    return {"n": n, "n_roots": int((m.parent < 0).sum()), "ch": consts.i32(pre + "mst_ch", order),
+            "par": consts.i32(pre + "mst_par", m.parent[order]), "comp": consts.i8(pre + "mst_comp", m.comp[order].astype(np.int64)), "dsz": consts.i32(pre + "mst_dsz", dsz),
             "start": consts.i32(pre + "mst_start", start), "idx": consts.i32(pre + "mst_idx", idx_a),
             "aoff": consts.i32(pre + "mst_aoff", aoff), "mask": consts.words(pre + "mst_mask", masks or [0])}
 

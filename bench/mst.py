@@ -1,0 +1,222 @@
+"""MST channel reordering on the Cortex-M4 ISS: bit-ops and cycles with and without.
+
+    python bench/mst.py [--quick] [--json out.json] [--digits MODEL.onnx ...] [--calibrate]
+
+For each model: the pass's per-layer records (bit-ops and 32-bit words touched,
+before/after, with ``--mst force``: the paper's Hamming-weight tree) and hw_sim ISS
+cycles per binary layer for three builds -- ``off``, ``force`` and ``auto`` (the
+cost-model forest, applied only where it predicts a gain).  Every build is checked
+bit-exact against onnxruntime on the same inputs (the run aborts otherwise).
+
+Models: the shared TFC MLPs (../shared or $BNNCC_SHARED), any ``--digits`` ONNX files
+(e.g. from examples/train_digits_bnn.py), and synthetic single-/two-layer MLPs with
+known weight structure: random ±1 rows (the control: about 2x fewer bit-ops and no
+word savings) and clustered rows (few centres, each row a centre with a fraction of
+its bits flipped, contiguously or at random), where the difference sets are small.
+
+``--calibrate`` fits the word-level cost model of ``bnncc/passes/mst_reorder.py``
+(``WordCosts``) by least squares over synthetic layers and prints the constants and
+the fit's worst relative error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bnncc.api import load_inputs  # noqa: E402
+from bnncc.mcu import simulate  # noqa: E402
+from bnncc.targets import load_target  # noqa: E402
+
+QONNX = "qonnx.custom_op.general"
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("BNNCC_SHARED")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared", Path("/work/shared")]:
+        if (p / "models").is_dir():
+            return p
+    raise SystemExit("bench/mst.py: no shared models (set BNNCC_SHARED)")
+
+
+# ---- synthetic models --------------------------------------------------------------------
+
+
+def mlp(weights: list[np.ndarray], ternary_input: bool = False) -> onnx.ModelProto:
+    """x[1,K] -> binarize -> (MatMul W -> BipolarQuant)* -> MatMul W_last -> y.
+    The input binarizer is BipolarQuant (bipolar) or Sign (ternary: Sign(0) = 0)."""
+    nodes, inits = [], []
+    k = weights[0].shape[0]
+    cur = "x"
+    for i, w in enumerate(weights):
+        binz = f"b{i}"
+        if i == 0 and ternary_input:
+            nodes.append(helper.make_node("Sign", [cur], [binz]))
+        else:
+            inits.append(numpy_helper.from_array(np.array(1.0, np.float32), f"s{i}"))
+            nodes.append(helper.make_node("BipolarQuant", [cur, f"s{i}"], [binz], domain=QONNX))
+        inits.append(numpy_helper.from_array(w.astype(np.float32), f"w{i}"))
+        cur = f"m{i}" if i < len(weights) - 1 else "y"
+        if i < len(weights) - 1:  # a bias halfway between integers: no ties in the next binarizer
+            inits.append(numpy_helper.from_array(np.full(w.shape[1], 0.5, np.float32), f"c{i}"))
+            nodes.append(helper.make_node("MatMul", [binz, f"w{i}"], [f"p{i}"]))
+            nodes.append(helper.make_node("Add", [f"p{i}", f"c{i}"], [cur]))
+        else:
+            nodes.append(helper.make_node("MatMul", [binz, f"w{i}"], [cur]))
+    g = helper.make_graph(nodes, "mst_bench", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, weights[-1].shape[1]])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX, 1)])
+    m.ir_version = 8
+    return m
+
+
+def random_rows(rng, n, k):
+    return rng.choice(np.array([-1, 1], np.int8), size=(n, k))
+
+
+def clustered_rows(rng, n, k, centres: int, flip: float, contiguous: bool):
+    """``centres`` random rows; row j = centre j % centres with round(flip * k) bits
+    flipped: one contiguous run (differences in few words) or scattered at random."""
+    c = random_rows(rng, centres, k)
+    rows = c[np.arange(n) % centres].copy()
+    nf = max(1, round(flip * k))
+    for j in range(n):
+        if contiguous:
+            s = int(rng.integers(0, k - nf + 1))
+            rows[j, s:s + nf] *= -1
+        else:
+            rows[j, rng.choice(k, nf, replace=False)] *= -1
+    return rows
+
+
+# ---- measuring -------------------------------------------------------------------------
+
+
+def measure(model, inputs, n: int, depth=None) -> dict:
+    """ISS runs with MST off, force and auto; per binary layer: records and cycles."""
+    t = load_target("cortex-m4")
+    runs = {}
+    for mode in ("off", "force", "auto"):
+        res = simulate(model, t, inputs=inputs, n=n, options={"mst": mode, "mst_depth": depth})
+        if not res["outputs_match"]:
+            raise SystemExit(f"bench/mst.py: MST {mode} is not bit-exact on {model if isinstance(model, str) else 'a synthetic model'}")
+        runs[mode] = res
+    layers = []
+    for i, L in enumerate(runs["off"]["layers"]):
+        f, a = runs["force"]["layers"][i], runs["auto"]["layers"][i]
+        if "mst" not in f:
+            continue
+        fm, am = f["mst"], a["mst"]
+        layers.append({"index": L["index"], "name": L["name"], "bit_ops_before": fm["bit_ops_before"],
+                       "bit_ops_force": fm["bit_ops_after"], "words_before": fm["words_before"],
+                       "words_force": fm["words_after"], "depth_force": fm["depth"],
+                       "auto_applied": am["applied"], "words_auto": am["words_after"] if am["applied"] else am["words_before"],
+                       "predicted_off": fm["predicted_cycles_before"], "predicted_force": fm["predicted_cycles_after"],
+                       "predicted_auto": am["predicted_cycles_after"] if am["applied"] else am["predicted_cycles_before"],
+                       "cycles_off": L["cycles"], "cycles_force": f["cycles"], "cycles_auto": a["cycles"],
+                       "force_roots": fm["roots"], "force_children": fm["children"],
+                       "force_entries": fm["words_after"] - fm["roots"] * (fm["words_before"] // (fm["roots"] + fm["children"]))})
+    tot = {m: runs[m]["total_cycles"] for m in runs}
+    return {"layers": layers, "total_cycles": tot, "bit_ops_before": sum(r["bit_ops_before"] for r in layers),
+            "bit_ops_force": sum(r["bit_ops_force"] for r in layers)}
+
+
+def print_model(name: str, r: dict) -> None:
+    print(f"\n== {name}")
+    print(f"{'layer':<12}{'bit-ops off->force':>22}{'words off->force':>20}{'depth':>6}{'auto':>6}"
+          f"{'ISS off':>10}{'ISS force':>11}{'ISS auto':>10}{'pred off/force/auto':>26}")
+    for L in r["layers"]:
+        print(f"{L['name'][:11]:<12}{L['bit_ops_before']:>10,} ->{L['bit_ops_force']:>8,} ({L['bit_ops_before'] / max(1, L['bit_ops_force']):.2f}x)"
+              f"{L['words_before']:>9,} ->{L['words_force']:>7,}{L['depth_force']:>6}{'yes' if L['auto_applied'] else 'no':>6}"
+              f"{L['cycles_off']:>10,.0f}{L['cycles_force']:>11,.0f}{L['cycles_auto']:>10,.0f}"
+              f"{L['predicted_off']:>10,.0f}/{L['predicted_force']:,.0f}/{L['predicted_auto']:,.0f}")
+    t = r["total_cycles"]
+    print(f"{'model':<12}{r['bit_ops_before']:>10,} ->{r['bit_ops_force']:>8,} ({r['bit_ops_before'] / max(1, r['bit_ops_force']):.2f}x)"
+          f"{'':>22}{t['off']:>10,.0f}{t['force']:>11,.0f}{t['auto']:>10,.0f}   (total cycles per inference)")
+
+
+def synthetic_cases(quick: bool):
+    rng = np.random.default_rng(0)
+    k, n = (256, 32) if quick else (784, 64)
+    yield "random ±1 (control)", mlp([random_rows(rng, n, k).T, random_rows(rng, 10, n).T])
+    yield "clustered 4 centres, 1% contiguous flips", mlp([clustered_rows(rng, n, k, 4, 0.01, True).T, random_rows(rng, 10, n).T])
+    yield "clustered 4 centres, 1% scattered flips", mlp([clustered_rows(rng, n, k, 4, 0.01, False).T, random_rows(rng, 10, n).T])
+    if not quick:
+        yield "clustered 4 centres, 5% scattered flips", mlp([clustered_rows(rng, n, k, 4, 0.05, False).T, random_rows(rng, 10, n).T])
+        yield "clustered, 1% contiguous, ternary input", mlp([clustered_rows(rng, n, k, 4, 0.01, True).T, random_rows(rng, 10, n).T],
+                                                             ternary_input=True)
+
+
+def calibrate(quick: bool) -> None:
+    """Least squares for the per-layer ISS cycles of synthetic dense layers:
+    off: N row + N R word;  force: layer + roots (row + R word) + children child + entries entry."""
+    from bnncc.api import random_inputs  # noqa: F401  (the models' random inputs come from simulate)
+
+    rng = np.random.default_rng(1)
+    rows_b, y_b, rows_t, y_t = [], [], [], []
+    shapes = [(64, 16), (256, 32), (784, 64)] if not quick else [(64, 16), (256, 16)]
+    for k, n in shapes:
+        for flip, contiguous in ((0.01, True), (0.03, False), (0.5, False)):
+            for tern in (False, True):
+                w = clustered_rows(rng, n, k, 3, flip, contiguous)
+                r = measure(mlp([w.T, random_rows(rng, 10, n).T], ternary_input=tern), None, 2)
+                L = r["layers"][0]
+                words = L["words_before"] // n
+                rows, ys = (rows_t, y_t) if tern else (rows_b, y_b)
+                rows.append([0, n, n * words, 0, 0])
+                ys.append(L["cycles_off"])
+                rows.append([1, L["force_roots"], L["force_roots"] * words, L["force_children"], L["force_entries"]])
+                ys.append(L["cycles_force"])
+    for name, rows, ys in (("bipolar", rows_b, y_b), ("ternary", rows_t, y_t)):
+        A, y = np.array(rows, float), np.array(ys, float)
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        err = np.abs(A @ coef - y) / y
+        print(f"{name}: layer={coef[0]:.1f} row={coef[1]:.1f} word={coef[2]:.2f} child={coef[3]:.1f} "
+              f"entry={coef[4]:.2f}  (max relative error {err.max():.1%} over {len(y)} builds)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer inputs and smaller synthetic layers")
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--digits", type=Path, nargs="*", default=[], help="extra ONNX models (digits MLPs) to measure")
+    p.add_argument("--digits-inputs", type=Path, default=None, help=".npz inputs for the --digits models")
+    p.add_argument("--depth", type=int, default=None, help="--mst-depth for the force and auto builds")
+    p.add_argument("--calibrate", action="store_true", help="fit the cost model instead")
+    args = p.parse_args(argv)
+    if args.calibrate:
+        calibrate(args.quick)
+        return 0
+    n = 2 if args.quick else 8
+    out = {}
+    sh = shared_dir()
+    for name, rel in (("finn_tfc_w1a1", "models/finn_tfc_w1a1/model.onnx"),
+                      ("qonnx_tfc_w1a1", "models/qonnx_tfc_w1a1/TFC_1W1A.onnx")):
+        x, _ = load_inputs(sh / "golden" / f"{name}_mnist100.npz")
+        out[name] = measure(str(sh / rel), x[:n], n, args.depth)
+        print_model(name, out[name])
+    for path in args.digits:
+        x = load_inputs(args.digits_inputs)[0][:n] if args.digits_inputs else None
+        out[path.name] = measure(str(path), x, n, args.depth)
+        print_model(path.name, out[path.name])
+    for name, model in synthetic_cases(args.quick):
+        out[name] = measure(model, None, n, args.depth)
+        print_model(name, out[name])
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
