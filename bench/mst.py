@@ -8,8 +8,10 @@ cycles per binary layer for three builds -- ``off``, ``force`` and ``auto`` (the
 cost-model forest, applied only where it predicts a gain).  Every build is checked
 bit-exact against onnxruntime on the same inputs (the run aborts otherwise).
 
-Models: the shared TFC MLPs (../shared or $BNNCC_SHARED), any ``--digits`` ONNX files
-(e.g. from examples/train_digits_bnn.py), and synthetic single-/two-layer MLPs with
+Models: the shared TFC MLPs (../shared or $BNNCC_SHARED); digits MLPs trained here by
+examples/train_digits_bnn.py (the example's 64-65, a wider 256-256, and 256-256 with the
+example's opt-in filter-similarity regularizer ``--similarity``, because plain training
+gives difference sets spread over every word); any ``--digits`` ONNX files; and synthetic single-/two-layer MLPs with
 known weight structure: random ±1 rows (the control: about 2x fewer bit-ops and no
 word savings) and clustered rows (few centres, each row a centre with a fraction of
 its bits flipped, contiguously or at random), where the difference sets are small.
@@ -158,6 +160,29 @@ def synthetic_cases(quick: bool):
                                                              ternary_input=True)
 
 
+DIGITS = (  # (label, train_digits_bnn.py arguments)
+    ("digits mlp 64-65 (example default)", []),
+    ("digits mlp 256-256", ["--hidden", "256", "256"]),
+    ("digits mlp 256-256, similarity 0.01", ["--hidden", "256", "256", "--similarity", "0.01"]),
+    ("digits mlp 256-256, similarity 0.05", ["--hidden", "256", "256", "--similarity", "0.05"]),
+)
+
+
+def train_digits(workdir: Path, quick: bool):
+    """Train the digits MLPs with examples/train_digits_bnn.py; yields (label, onnx, inputs, accuracy)."""
+    import re
+    import subprocess
+
+    for i, (label, extra) in enumerate(DIGITS[:2] if quick else DIGITS):
+        out, inp = workdir / f"digits{i}.onnx", workdir / f"digits{i}.npz"
+        res = subprocess.run([sys.executable, str(REPO / "examples" / "train_digits_bnn.py"), "--arch", "mlp",
+                              "--out", str(out), "--save-inputs", str(inp), *extra], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit(f"bench/mst.py: training {label} failed: {res.stderr.strip()[-300:]}")
+        acc = re.search(r"exported model \(onnxruntime\): test accuracy ([0-9.]+)", res.stdout)
+        yield label, out, load_inputs(inp)[0], float(acc.group(1)) if acc else None
+
+
 def calibrate(quick: bool) -> None:
     """Least squares for the per-layer ISS cycles of synthetic dense layers:
     off: N row + N R word;  force: layer + roots (row + R word) + children child + entries entry."""
@@ -206,6 +231,13 @@ def main(argv=None) -> int:
         x, _ = load_inputs(sh / "golden" / f"{name}_mnist100.npz")
         out[name] = measure(str(sh / rel), x[:n], n, args.depth)
         print_model(name, out[name])
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bnncc-mst-bench-") as d:
+        for label, path, x, acc in train_digits(Path(d), args.quick):
+            out[label] = measure(str(path), x[:n], n, args.depth)
+            out[label]["test_accuracy"] = acc
+            print_model(f"{label} (test accuracy {acc})", out[label])
     for path in args.digits:
         x = load_inputs(args.digits_inputs)[0][:n] if args.digits_inputs else None
         out[path.name] = measure(str(path), x, n, args.depth)

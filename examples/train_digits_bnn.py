@@ -312,7 +312,25 @@ def softmax_cross_entropy(logits, labels):
     return loss, p / len(labels)
 
 
-def train(net: Net, xb, y, epochs: int, lr: float, batch: int, rng, log_every: int):
+def add_similarity_grads(net: Net, strength: float, group: int) -> None:
+    """Optional filter-similarity regularizer (for MST channel reordering, bnncc --mst):
+    R = strength/2 * sum_j ||w_j - c_g(j)||^2 over the hidden BinaryDense layers, where
+    w_j is output neuron j's latent weight column and c_g the mean column of its group of
+    ``group`` consecutive neurons (treated as a constant).  Neurons of a group are pulled
+    towards one sign pattern, so their binary filters differ in few positions."""
+    dense = [layer for layer in net.layers if isinstance(layer, BinaryDense)][:-1]  # not the logits
+    for layer in dense:
+        w = layer.w
+        n_out = w.shape[1] - w.shape[1] % group
+        if n_out < group:
+            continue
+        c = w[:, :n_out].reshape(w.shape[0], -1, group).mean(axis=2, keepdims=True)
+        pull = (w[:, :n_out].reshape(w.shape[0], -1, group) - c).reshape(w.shape[0], n_out)
+        layer.grads[0][:, :n_out] += np.float32(strength) * pull
+
+
+def train(net: Net, xb, y, epochs: int, lr: float, batch: int, rng, log_every: int,
+          similarity: float = 0.0, group: int = 8):
     opt = Adam(lr)
     steps_per_epoch = math.ceil(len(y) / batch)
     total, step = epochs * steps_per_epoch, 0
@@ -323,6 +341,8 @@ def train(net: Net, xb, y, epochs: int, lr: float, batch: int, rng, log_every: i
             idx = order[s:s + batch]
             loss, g = softmax_cross_entropy(net.forward(xb[idx], "train"), y[idx])
             net.backward(g.astype(np.float32))
+            if similarity > 0:
+                add_similarity_grads(net, similarity, group)
             opt.step(net.params_and_grads(), lr * 0.5 * (1 + math.cos(math.pi * step / total)))
             net.clip_latent_weights()
             losses.append(loss)
@@ -448,6 +468,10 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate, cosine decay [0.01]")
     p.add_argument("--batch", type=int, default=64, help="[64]")
     p.add_argument("--quick", action="store_true", help="tiny, fast run for CI (accuracy is poor)")
+    p.add_argument("--similarity", type=float, default=0.0, metavar="LAMBDA",
+                   help="mlp: filter-similarity regularizer strength (for bnncc --mst) [0: off]")
+    p.add_argument("--similarity-group", type=int, default=8, metavar="G",
+                   help="neurons per similarity group [8]")
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = 2 if args.quick else {"mlp": 60, "cnn": 40}[args.arch]
@@ -475,7 +499,7 @@ def main(argv=None) -> int:
     print(f"training {args.arch} {sizes} on {len(train_idx)} images, testing on {len(test_idx)}, "
           f"{args.epochs} epochs, seed {args.seed}")
     train(net, xb[train_idx], y[train_idx], args.epochs, args.lr, args.batch, rng,
-          log_every=max(1, args.epochs // 6))
+          log_every=max(1, args.epochs // 6), similarity=args.similarity, group=args.similarity_group)
     t_train = time.perf_counter() - t0
 
     train_acc = accuracy(net.forward(xb[train_idx], "eval"), y[train_idx])

@@ -743,8 +743,10 @@ static BNN_MST_NOINLINE void bnn_dense_mst_children(const bnn_word_t *in, const 
 }
 
 /* bnn_dense (same arguments and result) along an MST plan: the roots first, with the
- * full kernel, then the children (consecutive children have consecutive entries). */
-static inline void bnn_dense_mst(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
+ * full kernel, then the children (consecutive children have consecutive entries).
+ * Always inlined, so each call site drops the unused (ternary or bipolar) path: a shared
+ * out-of-line copy made GCC's -Warray-bounds see a nonzero plane past a bipolar tensor. */
+BNN_ALWAYS_INLINE void bnn_dense_mst(const bnn_word_t *in, int32_t n_words, int32_t K, int32_t ternary,
                                  const bnn_word_t *w, const bnn_mst_plan *p, int32_t mode, int32_t *acc)
 {
     const bnn_word_t *nz = in + n_words;
@@ -760,8 +762,9 @@ static inline void bnn_dense_mst(const bnn_word_t *in, int32_t n_words, int32_t 
 }
 
 /* bnn_conv2d (same arguments and result) along an MST plan; a window that is not
- * wholly inside the map checks each entry's tap and recounts dv */
-static inline void bnn_conv2d_mst(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
+ * wholly inside the map checks each entry's tap and recounts dv (always inlined, as
+ * bnn_dense_mst) */
+BNN_ALWAYS_INLINE void bnn_conv2d_mst(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
                                   const bnn_conv_shape *s, const bnn_mst_plan *p, int32_t mode, int32_t *acc)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
