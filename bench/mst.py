@@ -123,9 +123,9 @@ def measure(model, inputs, n: int, depth=None) -> dict:
         layers.append({"index": L["index"], "name": L["name"], "bit_ops_before": fm["bit_ops_before"],
                        "bit_ops_force": fm["bit_ops_after"], "words_before": fm["words_before"],
                        "words_force": fm["words_after"], "depth_force": fm["depth"],
-                       "auto_applied": am["applied"], "words_auto": am["words_after"] if am["applied"] else am["words_before"],
+                       "auto_applied": am["applied"], "words_auto": am["words_after"],
                        "predicted_off": fm["predicted_cycles_before"], "predicted_force": fm["predicted_cycles_after"],
-                       "predicted_auto": am["predicted_cycles_after"] if am["applied"] else am["predicted_cycles_before"],
+                       "predicted_auto": am["predicted_cycles_after"],
                        "cycles_off": L["cycles"], "cycles_force": f["cycles"], "cycles_auto": a["cycles"],
                        "force_roots": fm["roots"], "force_children": fm["children"],
                        "force_entries": fm["words_after"] - fm["roots"] * (fm["words_before"] // (fm["roots"] + fm["children"]))})

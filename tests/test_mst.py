@@ -212,3 +212,21 @@ def test_force_random_graphs_cortex_m4(seed, kind):
     case = random_bnn(np.random.default_rng(seed), kind, "mixed")
     res = verify(case.model, "cortex-m4", inputs=case.inputs, options={"mst": "force"})
     assert res["bit_exact"], (case.description, res)
+
+
+@pytest.mark.slow
+def test_auto_pays_on_clustered_rows_and_the_cost_model_tracks_the_iss():
+    """Rows that differ in one contiguous run of bits: auto applies the plan, the ISS
+    confirms the gain, and the calibrated model is within 15% of the ISS both ways."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.mst import clustered_rows, measure, mlp, random_rows
+
+    rng = np.random.default_rng(3)
+    r = measure(mlp([clustered_rows(rng, 32, 512, 4, 0.01, True).T, random_rows(rng, 10, 32).T]), None, 2)
+    L = r["layers"][0]
+    assert L["auto_applied"] and L["cycles_auto"] < 0.6 * L["cycles_off"]
+    for pred, iss in ((L["predicted_off"], L["cycles_off"]), (L["predicted_auto"], L["cycles_auto"])):
+        assert abs(pred - iss) <= 0.15 * iss

@@ -263,6 +263,11 @@ def layer_record(L: _Layer, plan, d_words, d_bits, costs, applied: bool, mode: s
         rec["predicted_cycles_before"] = round(predicted_cycles(L, None, d_words, costs), 1)
         rec["predicted_cycles_after"] = round(predicted_cycles(L, plan, d_words, costs), 1)
         rec["cost_model"] = costs["bipolar"].source
+    if not applied:  # the layer keeps its plain kernel: "after" is "before"; say what was rejected
+        keys = ("depth", "roots", "children", "complement_edges", "bit_ops_after", "words_after", "predicted_cycles_after")
+        rec["rejected_plan"] = {k: rec[k] for k in keys}
+        rec.update(depth=0, roots=n, children=0, complement_edges=0, bit_ops_after=rec["bit_ops_before"],
+                   words_after=rec["words_before"], predicted_cycles_after=rec["predicted_cycles_before"])
     return rec
 
 
