@@ -177,6 +177,22 @@ def test_pass_is_a_noop_when_off(shared):
     assert "mst" not in c.graph.meta and all(getattr(op, "mst", None) is None for op in c.graph.ops)
 
 
+def test_pass_is_pure_and_the_ir_dump_shows_the_plan(shared):
+    from bnncc.compiler import lower
+    from bnncc.ir import dump, verify
+    from bnncc.targets import load_target
+
+    g = lower(shared / SHARED_MODELS[0][1], load_target("cortex-m4")).graph
+    before = dump(g)
+    out = verify(mst_reorder.run(g, {"mst": "force", "mst_depth": 3, "core": "cortex-m4"}))
+    assert dump(g) == before and "mst" not in g.meta
+    text = dump(out)
+    assert text.count("mst=(metric=bits, roots=1, depth=") == 4
+    assert all(op.mst.depth <= 3 for op in out.ops if isinstance(op, O.Dense))
+    with pytest.raises(Exception, match="mst"):
+        mst_reorder.run(g, {"mst": "sometimes"})
+
+
 @pytest.mark.parametrize("seed,kind,dialect", [(0, "dense", "onnx"), (1, "conv", "onnx"), (2, "dense", "qonnx"),
                                                (3, "conv", "finn"), (4, "dense", "mixed"), (5, "conv", "mixed"),
                                                (6, "conv", "onnx"), (7, "dense", "onnx")])
