@@ -197,8 +197,8 @@ def estimate_table(target: Target) -> dict:
 def _estimate(report: dict, target: Target):
     from hw_sim.cortexm.estimate import estimate
 
-    if not target.extra.get("estimate"):
-        return None
+    if not target.extra.get("estimate") or any(L["kernel"].get("mst") for L in report["layers"]):
+        return None  # (no cycle model for MST layers)
     try:
         return estimate(report, estimate_table(target))
     except (KeyError, ValueError) as exc:

@@ -78,6 +78,8 @@ def _step_features(elems: int, k: dict) -> dict:
 def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, float]]:
     """(variant, {feature: value}) of one layer's ``kernel`` record."""
     kind, tern = k["kind"], k.get("ternary", 0)
+    if k.get("mst"):
+        raise ValueError(f"no cycle model for {kind} layers evaluated along an MST plan")
     if kind == "Dense" and k["real"]:
         return "dense_f32", {"one": 1, "rows": k["N"], "macs": k["N"] * k["K"]}
     if kind == "Dense":

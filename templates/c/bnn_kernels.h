@@ -765,12 +765,13 @@ BNN_ALWAYS_INLINE void bnn_dense_mst(const bnn_word_t *in, int32_t n_words, int3
  * wholly inside the map checks each entry's tap and recounts dv (always inlined, as
  * bnn_dense_mst) */
 BNN_ALWAYS_INLINE void bnn_conv2d_mst(const bnn_word_t *in, int32_t ternary, const bnn_word_t *w,
-                                  const bnn_conv_shape *s, const bnn_mst_plan *p, int32_t mode, int32_t *acc)
+                                  const bnn_conv_shape *s, const bnn_mst_plan *p, int32_t mode, int32_t *acc,
+                                  int32_t *runs)
 {
     const int32_t wpp = BNN_WORDS(s->Cin);
     const int32_t taps = s->KH * s->KW * wpp;
     const bnn_word_t *nzp = in + s->H * s->W * wpp;
-    int32_t oy, ox, t, e, ky, kx, n;
+    int32_t oy, ox, t, e, n;
     for (oy = 0; oy < s->OH; ++oy) {
         for (ox = 0; ox < s->OW; ++ox) {
             int32_t *out = acc + (oy * s->OW + ox) * s->Cout;
@@ -778,22 +779,14 @@ BNN_ALWAYS_INLINE void bnn_conv2d_mst(const bnn_word_t *in, int32_t ternary, con
             const int32_t inside = iy0 >= 0 && ix0 >= 0 && iy0 + (s->KH - 1) * s->DH < s->H
                                    && ix0 + (s->KW - 1) * s->DW < s->W;
             const int32_t base = inside ? (iy0 * s->W + ix0) * wpp : 0;
-            int32_t valid = 0;
-            for (ky = 0; ky < s->KH; ++ky) {
-                const int32_t iy = iy0 + ky * s->DH;
-                if (iy < 0 || iy >= s->H) continue;
-                for (kx = 0; kx < s->KW; ++kx) {
-                    const int32_t ix = ix0 + kx * s->DW;
-                    if (ix < 0 || ix >= s->W) continue;
-                    valid += ternary ? bnn_popcount_words(nzp + (iy * s->W + ix) * wpp, wpp) : s->Cin;
-                }
-            }
+            int32_t valid;
+            const int32_t n_runs = bnn_conv_runs(nzp, ternary, s, oy, ox, runs, &valid);
             for (t = 0; t < p->n; ++t) {
                 const int32_t c = p->ch[t], par = p->par[t];
                 if (par < 0) {
                     const bnn_word_t *wco = w + c * taps;
-                    out[c] = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, s, oy, ox)
-                                     : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, s, oy, ox);
+                    out[c] = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, runs, n_runs)
+                                     : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, runs, n_runs);
                 } else {
                     const bnn_word_t *wp = w + par * taps;
                     const int32_t e1 = p->start[t + 1];

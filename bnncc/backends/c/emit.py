@@ -123,6 +123,8 @@ def _kernel_params(L: dict) -> dict:
         out["div_steps"] = sum(st["op"] in ("BNN_DIV", "BNN_RDIV") for st in L["steps"])
     if kind == "AffineOut":
         out["lut"] = int("lut" in L)
+    if "mst" in L:
+        out["mst"] = 1
     return out
 def _mst_tables(op, a, consts: _Consts, pre: str, word_bits: int) -> dict:
     """The bnn_mst_plan arrays of a layer with an MST plan (see bnn_kernels.h)."""
