@@ -146,7 +146,7 @@ def print_model(name: str, r: dict) -> None:
     for L in r["layers"]:
         if not L["auto_applied"] and abs(L["cycles_auto"] - L["cycles_off"]) > 0.02 * L["cycles_off"]:
             print(f"  note: {L['name']} is unchanged by auto yet its cycles moved {L['cycles_off']:,.0f} -> "
-                  f"{L['cycles_auto']:,.0f}: GCC inlined its kernel differently (caveat at DIGITS in bench/mst.py)")
+                  f"{L['cycles_auto']:,.0f} (code placement or inlining; see the note at DIGITS)")
     t = r["total_cycles"]
     print(f"{'model':<12}{r['bit_ops_before']:>10,} ->{r['bit_ops_force']:>8,} ({r['bit_ops_before'] / max(1, r['bit_ops_force']):.2f}x)"
           f"{'':>22}{t['off']:>10,.0f}{t['force']:>11,.0f}{t['auto']:>10,.0f}   (total cycles per inference)")
@@ -171,11 +171,9 @@ DIGITS = (  # (label, train_digits_bnn.py arguments)
     ("digits mlp 256-256, similarity 0.01", ["--arch", "mlp", "--hidden", "256", "256", "--similarity", "0.01"]),
     ("digits mlp 256-256, similarity 0.05", ["--arch", "mlp", "--hidden", "256", "256", "--similarity", "0.05"]),
 )
-# Caveat for convolutions: bnn_conv2d is `static inline`, and GCC keeps one shared,
-# unspecialised copy when two layers call it; a build where MST takes one of those layers
-# leaves a single call, which GCC then inlines and specialises.  So the "off" baseline of
-# a CNN can be slower for reasons that have nothing to do with MST (2.5x on the digits CNN's
-# second conv, whose plan auto rejects); print_model flags such layers.
+# Layer kernels (bnn_conv2d, bnn_conv2d_mst, ...) are always inlined into their layer
+# function, so a layer's code no longer depends on which other layers call the same
+# kernel; print_model still flags a layer whose cycles move although auto left it alone.
 
 
 def train_digits(workdir: Path, quick: bool):
