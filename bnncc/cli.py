@@ -65,6 +65,22 @@ def _options(mst, mst_depth) -> dict:
     return {"mst": mst, "mst_depth": mst_depth}
 
 
+def _auto_fold(model, t, fold, fps, max_luts, options) -> dict:
+    """``compile --fps/--max-luts``: hw_sim's automatic folding (bnncc.fpga.auto_fold)."""
+    from .compiler import lower
+    from .fpga import auto_fold
+
+    if t.kind != "fpga":
+        raise BnnccError("--fps and --max-luts are for FPGA targets")
+    if fold:
+        raise BnnccError("give either --fold or --fps/--max-luts, not both")
+    res = auto_fold(lower(model, t, options=options).graph, t, fps=fps, max_luts=max_luts)
+    click.echo(("bnncc: " if not res.reached else "auto-fold: ") + res.message, err=not res.reached)
+    if not res.reached:
+        sys.exit(1)
+    return res.fold
+
+
 def _load_inputs(inputs_path, n):
     from .api import load_inputs
 
@@ -88,15 +104,20 @@ def _load_inputs(inputs_path, n):
 @click.option("--force", is_flag=True, help="Replace an existing folder not written by bnncc.")
 @click.option("--build", "do_build", is_flag=True, help="MCU targets: also cross-compile firmware.elf and check it fits.")
 @click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
+@click.option("--fps", type=float, default=None, help="FPGA: choose the folding for this many frames/s.")
+@click.option("--max-luts", type=int, default=None, help="FPGA: choose the fastest folding within this many LUTs.")
 @pass_options
-def compile(model, target, board, out_dir, prefix, force, do_build, fold, mst, mst_depth):
-    """Compile MODEL.onnx into a C library in OUTPUT."""
+def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth):
+    """Compile MODEL.onnx into a C library (MCU/host targets) or an HLS C++ project
+    (FPGA targets) in OUTPUT."""
     from pathlib import Path
 
     from .api import compile_model
     from .targets import resolve_target
 
     t = resolve_target(target, board)
+    if fps is not None or max_luts is not None:
+        fold = _auto_fold(model, t, fold, fps, max_luts, _options(mst, mst_depth))
     compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix, fold=fold,
                                     options=_options(mst, mst_depth))
     rep = json.loads(files["report.json"])

@@ -255,3 +255,22 @@ def test_fold_from_json_file_and_refused_for_c_targets(shared, tmp_path):
     res = bnncc("compile", shared / MODELS["qonnx_tfc_w1a1"], "--target", "host", "--fold", "1=2x2", "-o",
                 tmp_path / "c")
     assert res.returncode == 2 and "FPGA targets" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_compile_auto_folds_for_fps_and_the_design_is_exact(shared, tmp_path):
+    """compile --fps picks hw_sim's automatic folding (the same as simulate's), the
+    emitted design at that folding is bit-exact; an unreachable rate is exit 1."""
+    model = str(shared / MODELS["qonnx_tfc_w1a1"])
+    res = bnncc("compile", model, "-t", "pynq-z2", "--fps", "1e6", "-o", str(tmp_path / "hls"))
+    assert res.returncode == 0, res.stderr
+    fold = json.loads((tmp_path / "hls" / "report.json").read_text())["fold"]
+    sim = json.loads(bnncc("simulate", model, "-t", "pynq-z2", "--fps", "1e6", "--json").stdout)
+    assert {int(k): tuple(v) for k, v in fold.items()} == {int(k): tuple(v) for k, v in sim["folding"].items()}
+    assert sim["fps"] >= 1e6
+    spec = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in fold.items())
+    x, golden = _golden(shared, "qonnx_tfc_w1a1")
+    _check(api.verify(model, "pynq-z2", inputs=x[:20], fold=spec, golden={k: v[:20] for k, v in golden.items()}))
+    res = bnncc("compile", model, "-t", "pynq-z2", "--fps", "1e9", "-o", str(tmp_path / "never"))
+    assert res.returncode == 1 and "cannot reach" in res.stderr and not (tmp_path / "never").exists()
+    res = bnncc("compile", model, "-t", "cortex-m4", "--fps", "10", "-o", str(tmp_path / "mcu"))
+    assert res.returncode == 2 and "for FPGA targets" in res.stderr
