@@ -29,6 +29,12 @@ MODELS = {
     "finn_tfc_w1a1": "models/finn_tfc_w1a1/model.onnx",
 }
 
+GOLDEN = {  # 100 stratified MNIST inputs with onnxruntime's outputs, per model
+    "qonnx_tfc_w1a1": "golden/qonnx_tfc_w1a1_mnist_strat100.npz",
+    "qonnx_tfc_w1a1_clean": "golden/qonnx_tfc_w1a1_clean_mnist_strat100.npz",
+    "finn_tfc_w1a1": "golden/finn_tfc_w1a1_mnist_strat100.npz",
+}
+
 
 @pytest.fixture(scope="session")
 def shared() -> Path:

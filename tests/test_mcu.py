@@ -14,17 +14,11 @@ from bnncc import api, mcu
 from bnncc.errors import BnnccError
 from bnncc.targets import load_target
 from bnn_models import random_bnn
-from conftest import MODELS
+from conftest import GOLDEN, MODELS
 
 pytest.importorskip("unicorn")
 if shutil.which("arm-none-eabi-gcc") is None or shutil.which("make") is None:
     pytest.skip("arm-none-eabi-gcc or make is absent (.ci/run installs them)", allow_module_level=True)
-
-GOLDEN = {
-    "qonnx_tfc_w1a1": "golden/qonnx_tfc_w1a1_mnist_strat100.npz",
-    "qonnx_tfc_w1a1_clean": "golden/qonnx_tfc_w1a1_clean_mnist_strat100.npz",
-    "finn_tfc_w1a1": "golden/finn_tfc_w1a1_mnist_strat100.npz",
-}
 
 
 def bnncc(*args):

@@ -107,10 +107,11 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
         wpp = -(-k["C"] // word_bits)
         words = k["P"] * wpp
         name = "threshold" + ("_f32" if k["real"] else "") if kind == "Threshold" else "binarize"
-        return name, {"one": 1, "pixels": k["P"], "elems": elems, "elems_ternary": elems * tern, "words": words,
-                      "elems_per_element": elems * k["per_element"],
-                      # one word per pixel: GCC drops the word loop; several: a costlier generic loop
-                      "elems_multiword": elems * (wpp > 1)}
+        full = k["P"] * (k["C"] // word_bits) * word_bits
+        # bits of whole words (a fixed 32-/64-bit inner loop GCC unrolls) and of a pixel's
+        # last partial word (a shorter loop) cost differently per element
+        return name, {"one": 1, "pixels": k["P"], "full_elems": full, "tail_elems": elems - full,
+                      "elems_ternary": elems * tern, "words": words, "elems_per_element": elems * k["per_element"]}
     if kind == "FloatSteps":
         elems = k["P"] * k["C"]
         return "float_steps", _step_features(elems, k)
