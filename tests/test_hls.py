@@ -274,3 +274,8 @@ def test_compile_auto_folds_for_fps_and_the_design_is_exact(shared, tmp_path):
     assert res.returncode == 1 and "cannot reach" in res.stderr and not (tmp_path / "never").exists()
     res = bnncc("compile", model, "-t", "cortex-m4", "--fps", "10", "-o", str(tmp_path / "mcu"))
     assert res.returncode == 2 and "for FPGA targets" in res.stderr
+
+
+def test_mst_plans_are_refused_not_ignored(shared):
+    res = bnncc("verify", shared / MODELS["qonnx_tfc_w1a1"], "-t", "pynq-z2", "--mst", "force", "-n", "2")
+    assert res.returncode == 2 and "does not evaluate MST plans" in res.stderr and "Traceback" not in res.stderr

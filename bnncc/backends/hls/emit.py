@@ -464,6 +464,10 @@ def render(g: Graph, target: Target, prefix: str = "model", fold: Folding | None
     """All output files as {relative path: text}."""
     if target.kind != "fpga" or not target.fpga:
         raise BnnccError(f"target '{target.name}' is not an FPGA target with an [fpga] table")
+    planned = [op.name for op in g.ops if getattr(op, "mst", None) is not None]
+    if planned:
+        raise BnnccError(f"the HLS backend does not evaluate MST plans yet (layer '{planned[0]}'); "
+                         "compile FPGA targets with --mst off")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     ctx = build_context(g, target, c_ident(prefix), fold)
