@@ -21,7 +21,8 @@ per-layer cycles measured by the instruction-set simulator over a set of network
 (``bench/calibrate.py``, which writes the ``[estimate]`` table of the target file);
 the whole-model figure adds the cost of ``model_run``'s calls (``run`` variant).
 Flash is estimated as the constants plus a calibrated code size per layer kind and a
-fixed firmware part, RAM as the arena plus a fixed part.
+fixed firmware part, RAM as the arena, the firmware's I/O buffers and the convolutions'
+run lists plus a fixed part.
 """
 
 from __future__ import annotations
@@ -169,4 +170,19 @@ def estimate(report: dict, table: dict) -> Estimate:
     total = sum(L["cycles"] for L in layers) + _dot(cycles["run"], run_features(report), "run")
     totals = report["totals"]
     return Estimate(total, layers, int(round(flash + totals["const_bytes"])),
-                    int(round(table["memory"]["ram_base"] + totals["arena_bytes"])))
+                    int(round(table["memory"]["ram_base"] + static_ram(report))))
+
+
+def static_ram(report: dict) -> int:
+    """RAM the library and its test firmware reserve, apart from a fixed part: the arena,
+    the firmware's input and output buffers and each convolution's run list."""
+    n_in = 1
+    for d in report["input_shape"]:
+        n_in *= d
+    n_out = 1
+    for d in report["output_shape"]:
+        n_out *= d
+    out_bytes = 8 if report["layers"] and report["layers"][-1]["op"] == "ArgMax" else 4
+    runs = sum(12 * L["kernel"]["KH"] * L["kernel"]["KW"] for L in report["layers"]
+               if L["op"] == "Conv2d" and not L["kernel"]["real"])
+    return report["totals"]["arena_bytes"] + 4 * n_in + out_bytes * n_out + runs
