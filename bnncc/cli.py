@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import BnnccError, first_line
+from .errors import BnnccError, one_line, shown
 
 
 def _fail(msg: str) -> None:
@@ -22,13 +22,15 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except BnnccError as exc:
-            _fail(first_line(exc))
+            _fail(one_line(exc))
+        except click.UsageError as exc:  # bad option or argument (a directory as MODEL ...)
+            _fail(f"{shown(exc.format_message(), 600)} (see --help)")
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             _fail("interrupted")
         except Exception as exc:  # a bug in bnncc: still one line, but say so
-            _fail(f"internal error ({type(exc).__name__}: {first_line(exc)}); "
+            _fail(f"internal error ({type(exc).__name__}: {one_line(exc, 300)}); "
                   "please report it with the model")
 
 

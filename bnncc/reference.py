@@ -210,7 +210,9 @@ def graph_input_name(model: onnx.ModelProto) -> str:
     inits = {i.name for i in model.graph.initializer}
     real = [i.name for i in model.graph.input if i.name not in inits]
     if len(real) != 1:
-        raise UnsupportedError(f"model must have exactly one non-constant input, found {len(real)}")
+        listed = ", ".join(f"'{n[:60]}'" for n in real[:4]) + (", ..." if len(real) > 4 else "")
+        raise UnsupportedError(f"model must have exactly one non-constant input, found {len(real)}"
+                               + (f" ({listed}; an initializer may be missing)" if real else ""))
     return real[0]
 
 

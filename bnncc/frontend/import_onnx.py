@@ -101,6 +101,9 @@ class _Importer:
                     self.consumers.setdefault(i, []).append(n)
         inits = set(self.consts)
         self.input = next(i.name for i in g.input if i.name not in inits)
+        for n in g.node:
+            if n.op_type == "BatchNormalization" and n.domain in ("", "ai.onnx"):
+                _check_bn(n, self.consts)
         self.output = g.output[0].name
         self.opsets = tuple((o.domain, o.version) for o in m.opset_import)
         self.tensors: dict[str, TensorType] = {}
@@ -117,6 +120,9 @@ class _Importer:
     def new(self, ttype: TensorType, stem: str) -> str:
         name = f"{stem}{self.counter}"
         self.counter += 1
+        while name in self.tensors or name == self.input:  # the model may use our stems ('act0')
+            name = f"{stem}{self.counter}"
+            self.counter += 1
         self.tensors[name] = ttype
         return name
 
@@ -362,7 +368,8 @@ class _Importer:
         levels = {(q - zp[0]) * sc[0] for q in range(lo, hi + 1)}
         if len(levels) != 2 or sum(levels) != 0:
             kind = "signed 1-bit Quant has levels {-s, 0} and is not bipolar; " if bits == 1 and signed else ""
-            raise UnsupportedError(f"unsupported: {bits}-bit Quant ({kind}levels {sorted(levels)}); use BipolarQuant",
+            shown = ", ".join(f"{v:g}" for v in sorted(levels)[:5]) + (", ..." if len(levels) > 5 else "")
+            raise UnsupportedError(f"unsupported: {bits}-bit Quant ({kind}levels {shown}); use BipolarQuant",
                                    where=_where(node))
         return float(np.float32(max(levels)))
 
@@ -497,6 +504,26 @@ class _Importer:
         out = self.new(TensorType((1,), DType.INT64), "index")
         self.ops.append(O.ArgMax(node.name or out_name, (ir_logits,), out))
         return out
+
+
+def _check_bn(node, consts: dict) -> None:
+    """BatchNormalization parameters must be finite and var + eps > 0: a NaN or inf there
+    makes channels NaN (or constant by accident), never a usable binary activation."""
+    eps = float(np.float32(_attrs(node).get("epsilon", 1e-5)))
+    for idx, what in ((1, "scale (gamma)"), (2, "bias (beta)"), (3, "mean"), (4, "var")):
+        if idx >= len(node.input) or node.input[idx] not in consts:
+            continue
+        v = np.asarray(consts[node.input[idx]])
+        if not np.issubdtype(v.dtype, np.floating):
+            continue
+        bad = ~np.isfinite(v)
+        if bad.any():
+            kind = "NaN" if np.isnan(v[bad]).any() else "inf"
+            raise UnsupportedError(f"BatchNormalization {what} contains {kind} ({int(bad.sum())} of {v.size} values)",
+                                   where=_where(node))
+        if idx == 4 and (v.astype(np.float64) + eps <= 0).any():
+            raise UnsupportedError(f"BatchNormalization var + epsilon must be positive (min var {float(v.min()):g})",
+                                   where=_where(node))
 
 
 def _refuse_transpose(nodes) -> None:

@@ -5,6 +5,13 @@
 * Exactly one non-constant graph input (IR<4 exports also list initializers as inputs)
   and one graph output.
 * The batch dimension is fixed to 1; every other dimension must be a positive constant.
+* Sizes are checked before anything is allocated: every initializer, the input and
+  every inferred tensor shape hold at most ``MAX_TENSOR_ELEMENTS`` elements (the
+  compiler builds index maps and tables as large as a tensor).
+* Opsets must be ones this onnx knows; every node input is produced by an earlier node,
+  an initializer or a graph input (a clear message for dangling inputs and cycles);
+  names starting with ``__bnncc`` are reserved; duplicate node names are made unique
+  (onnxruntime, the reference, refuses them).
 """
 
 from __future__ import annotations
@@ -15,10 +22,15 @@ from pathlib import Path
 import onnx
 from onnx import external_data_helper
 
-from ..errors import BnnccError, UnsupportedError, first_line
+from ..errors import BnnccError, UnsupportedError, first_line, shown
+from ..onnx_shapes import infer_shapes
 from ..reference import graph_input_name
 
 MAX_FILE_BYTES = 2 * 1024**3
+# 16 Mi elements (64 MiB of float32) per tensor: far above any network that fits a
+# microcontroller, far below what would exhaust the host while compiling
+MAX_TENSOR_ELEMENTS = 1 << 24
+RESERVED_PREFIX = "__bnncc"
 
 
 def _first_line(exc: Exception) -> str:
@@ -49,7 +61,11 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, s
         base = path.resolve().parent
     if not m.graph.node:
         raise BnnccError("the graph has no nodes", where=name)
+    _check_opsets(m, name)
+    _check_names(m, name)
+    _check_initializer_sizes(m, name)
     _load_external(m, base, name)
+    _check_wiring(m, name)
     # Brevitas exports use custom domains without importing them (the zoo's TFC does)
     have = {o.domain for o in m.opset_import}
     for domain in sorted({n.domain for n in m.graph.node} - have - {"ai.onnx"}):
@@ -65,7 +81,118 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, s
     except BnnccError as exc:
         raise BnnccError(str(exc), where=name) from None
     _fix_batch(m, iname, name)
+    _check_shapes(m, name)
     return m, name
+
+
+def _numel(dims) -> int:
+    n = 1
+    for d in dims:
+        n *= int(d)
+    return n
+
+
+def _too_big(what: str, n: int) -> str:
+    return (f"{what} has {n} elements; the limit is {MAX_TENSOR_ELEMENTS} per tensor "
+            f"(bnncc.frontend.load.MAX_TENSOR_ELEMENTS)")
+
+
+def _check_opsets(m: onnx.ModelProto, name: str) -> None:
+    newest = onnx.defs.onnx_opset_version()
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx") and not 1 <= o.version <= newest:
+            raise UnsupportedError(f"the model imports opset {o.version} of the default ONNX domain; "
+                                   f"this onnx knows opsets 1 to {newest}", where=name)
+
+
+def _check_names(m: onnx.ModelProto, name: str) -> None:
+    g = m.graph
+    names = [i.name for i in g.input] + [o.name for o in g.output] + [t.name for t in g.initializer]
+    names += [n.name for n in g.node] + [t for n in g.node for t in list(n.input) + list(n.output)]
+    for t in names:
+        if t.startswith(RESERVED_PREFIX):
+            raise UnsupportedError(f"name '{shown(t)}' starts with '{RESERVED_PREFIX}', which bnncc reserves "
+                                   "for the tensors it adds", where=name)
+    seen: set[str] = set(n.name for n in g.node)
+    used: set[str] = set()
+    for n in g.node:
+        if n.name and n.name in used:
+            k = 2
+            while f"{n.name}#{k}" in seen:
+                k += 1
+            n.name = f"{n.name}#{k}"
+            seen.add(n.name)
+        used.add(n.name)
+
+
+def _check_initializer_sizes(m: onnx.ModelProto, name: str) -> None:
+    for t in m.graph.initializer:
+        if any(d < 0 for d in t.dims):
+            raise BnnccError(f"initializer '{shown(t.name)}' has a negative dimension {list(t.dims)}", where=name)
+        n = _numel(t.dims)
+        if n > MAX_TENSOR_ELEMENTS:
+            raise UnsupportedError(_too_big(f"initializer '{shown(t.name)}'", n), where=name)
+
+
+def _check_wiring(m: onnx.ModelProto, name: str) -> None:
+    """Every input of a node comes from an initializer, a graph input or an earlier node."""
+    g = m.graph
+    producer: dict[str, int] = {}
+    for k, n in enumerate(g.node):
+        for o in n.output:
+            if o in producer:
+                raise BnnccError(f"tensor '{shown(o)}' is produced twice (the graph must be in SSA form)",
+                                 where=f"node '{shown(n.name or o)}' ({shown(n.op_type, 40)})")
+            if o:
+                producer[o] = k
+    known = {i.name for i in g.input} | {t.name for t in g.initializer}
+    for k, n in enumerate(g.node):
+        for i in n.input:
+            if not i or i in known or producer.get(i, k) < k:
+                continue
+            where = f"node '{shown(n.name or (n.output[0] if n.output else '?'))}' ({shown(n.op_type, 40)})"
+            if i not in producer:
+                raise BnnccError(f"input '{shown(i)}' is not produced by any node, initializer or graph input",
+                                 where=where)
+            if _on_cycle(g, k):
+                raise BnnccError(f"the graph has a cycle: input '{shown(i)}' depends on this node's own output",
+                                 where=where)
+            raise BnnccError(f"nodes are not in topological order: input '{shown(i)}' is produced by a later node",
+                             where=where)
+
+
+def _on_cycle(g, start: int) -> bool:
+    """Does node ``start`` reach itself through the data edges?"""
+    consumers: dict[str, list[int]] = {}
+    for k, n in enumerate(g.node):
+        for i in n.input:
+            consumers.setdefault(i, []).append(k)
+    seen, stack = set(), [start]
+    while stack:
+        k = stack.pop()
+        for o in g.node[k].output:
+            for c in consumers.get(o, ()):
+                if c == start:
+                    return True
+                if c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+    return False
+
+
+def _check_shapes(m: onnx.ModelProto, name: str) -> None:
+    """Every tensor shape that inference can tell, within the element limit."""
+    try:
+        shapes = infer_shapes(m)
+    except Exception as exc:
+        raise BnnccError(f"shape inference fails ({_first_line(exc)})", where=name) from None
+    for t, shape in sorted(shapes.items()):
+        dims = [d for d in shape if isinstance(d, int)]
+        if any(d < 0 for d in dims):
+            raise BnnccError(f"tensor '{shown(t)}' has a negative dimension {list(shape)}", where=name)
+        n = _numel(dims)
+        if n > MAX_TENSOR_ELEMENTS:
+            raise UnsupportedError(_too_big(f"tensor '{shown(t)}' of shape {list(shape)}", n), where=name)
 
 
 def _load_external(m: onnx.ModelProto, base: Path | None, name: str) -> None:
@@ -77,11 +204,29 @@ def _load_external(m: onnx.ModelProto, base: Path | None, name: str) -> None:
     for t in tensors:
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")
+        tname = shown(t.name)
         target = (base / loc).resolve()
         if not loc or Path(loc).is_absolute() or base not in target.parents:
-            raise BnnccError(f"tensor '{t.name}' refers to external data '{loc}' outside the model's folder", where=name)
+            raise BnnccError(f"tensor '{tname}' refers to external data '{shown(loc)}' outside the model's folder", where=name)
+        if not target.exists():
+            raise BnnccError(f"tensor '{tname}' refers to missing external data file '{shown(loc)}'", where=name)
         if not target.is_file():
-            raise BnnccError(f"tensor '{t.name}' refers to missing external data file '{loc}'", where=name)
+            raise BnnccError(f"tensor '{tname}' refers to external data '{shown(loc)}', which is not a regular file",
+                             where=name)
+        # read exactly the tensor's bytes: check offset/length against the file before loading
+        try:
+            item = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+            offset = int(info.get("offset", 0) or 0)
+            length = int(info["length"]) if info.get("length") else None
+        except Exception:
+            raise BnnccError(f"tensor '{tname}' has a malformed external data entry or type", where=name) from None
+        need = _numel(t.dims) * item
+        size = target.stat().st_size
+        if offset < 0 or (length is not None and length != need) or offset + need > size:
+            raise BnnccError(f"tensor '{tname}': external data '{shown(loc)}' (file of {size} bytes, offset {offset}, "
+                             f"length {length}) does not hold the tensor's {need} bytes", where=name)
+        if length is None:
+            external_data_helper.set_external_data(t, location=loc, offset=offset or None, length=need)
     try:
         external_data_helper.load_external_data_for_model(m, str(base))
     except Exception as exc:
@@ -102,9 +247,17 @@ def _fix_batch(m: onnx.ModelProto, iname: str, name: str) -> None:
     d0.Clear()
     d0.dim_value = 1
     for k, d in enumerate(dims[1:], start=1):
-        if not d.HasField("dim_value") or d.dim_value <= 0:
-            what = d.dim_param or "unknown"
-            raise UnsupportedError(f"graph input '{iname}' has dynamic dimension {k} ('{what}'); only the batch may be dynamic", where=name)
+        if d.HasField("dim_value") and d.dim_value <= 0:
+            raise UnsupportedError(f"graph input '{shown(iname)}' has dimension {k} = {d.dim_value}; "
+                                   "dimensions must be positive", where=name)
+        if not d.HasField("dim_value"):
+            what = shown(d.dim_param or "unknown", 40)
+            raise UnsupportedError(f"graph input '{shown(iname)}' has dynamic dimension {k} ('{what}'); "
+                                   "only the batch may be dynamic", where=name)
+    n = _numel(d.dim_value for d in dims)
+    if n > MAX_TENSOR_ELEMENTS:
+        raise UnsupportedError(_too_big(f"graph input '{shown(iname)}' of shape {[d.dim_value for d in dims]}", n),
+                               where=name)
     # drop stale intermediate annotations (they may still carry a symbolic batch)
     del m.graph.value_info[:]
     for o in m.graph.output:

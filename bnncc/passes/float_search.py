@@ -58,7 +58,7 @@ def step_rules(evaluate: Callable[[np.ndarray], np.ndarray], n: int, level: floa
     a = np.float32(level)
     for v in (f_lo, f_hi):
         if not np.isin(v, (a, -a, 0)).all():
-            raise UnsupportedError(f"quantizer output {v[~np.isin(v, (a, -a, 0))][0]!r} is not in {{-{a:g}, 0, +{a:g}}}",
+            raise UnsupportedError(f"quantizer output {float(v[~np.isin(v, (a, -a, 0))][0]):g} is not in {{-{a:g}, 0, +{a:g}}}",
                                    where=where)
     const = f_lo == f_hi
     k1 = _first_true(evaluate, kmin, kmax, lambda y: y != f_lo)

@@ -61,7 +61,7 @@ def levels(op: O.FloatChain, y: np.ndarray) -> np.ndarray:
     bad = ~((y == a) | (y == -a) | (y == 0))
     if bad.any():
         v = y[bad][0]
-        raise UnsupportedError(f"quantizer output {v!r} is not one of -{a:g}, 0, +{a:g}", where=f"node '{op.name}'")
+        raise UnsupportedError(f"quantizer output {float(v):g} is not one of -{a:g}, 0, +{a:g}", where=f"node '{op.name}'")
     return q
 
 
