@@ -25,6 +25,8 @@ from .report import render_html
 from .targets import Target, load_target
 
 MARKER = ".bnncc"
+# the warnings every build of generated C uses (the emitted Makefiles say the same)
+WARNINGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion")
 
 
 def _target(t) -> Target:
@@ -52,7 +54,12 @@ def write_tree(files: dict[str, str], out_dir: str | os.PathLike, *, force: bool
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
             os.rename(out, old / "x")
-            os.rename(tmp, out)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old / "x", out)  # put the previous tree back
+                old.rmdir()
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, out)
@@ -88,7 +95,7 @@ def compile_model(model, target="host", out_dir=None, *, force: bool = False, pr
 def build(out_dir: Path, target: Target, extra_flags=()) -> Path:
     """Build the harness of an emitted library with the target's host compiler."""
     exe = out_dir / "harness"
-    cmd = [target.cc, *target.cflags, "-pedantic", "-Wall", "-Wextra", "-Werror", *extra_flags,
+    cmd = [target.cc, *target.cflags, *WARNINGS, *extra_flags,
            str(out_dir / "harness.c"), str(out_dir / "model.c"), "-o", str(exe), "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
