@@ -57,7 +57,7 @@ def check_counts(run, words: np.ndarray, tmp: Path) -> None:
 @pytest.mark.parametrize("strategy,block", STRATEGIES)
 def test_host_strategy_equals_numpy(strategy, block, word_bits, tmp_path):
     exe = tmp_path / "check"
-    subprocess.run([HOST_CC, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2", "-g",
+    subprocess.run([HOST_CC, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-O2", "-g",
                     "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                     f"-DBNN_WORD_BITS={word_bits}", f"-DBNN_POPCOUNT=BNN_POPCOUNT_{strategy}",
                     f"-DBNN_HS_BLOCK={block}", "-I", str(KERNELS), str(CHECK), "-o", str(exe)], check=True)

@@ -21,7 +21,7 @@ from ..targets import load_target
 FW = templates_dir() / "bench" / "fw"
 CORTEXM = templates_dir() / "cortexm"
 KERNELS = templates_dir() / "c"
-STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror"]
+STRICT = ["-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion"]
 
 
 def toolchain_available() -> bool:
@@ -58,13 +58,12 @@ def build(out_dir: Path, name: str, sources: list[Path], defines: dict[str, obje
           extra_flags: list[str] | None = None) -> Path:
     """Compile and link sources (plus the rendered startup) into out_dir/name.elf.
 
-    The sources are compiled -pedantic -Wall -Wextra -Werror; the startup code (a
-    vector table casting the stack address to a handler, not ISO C) only -Wall."""
+    The sources and the startup code are compiled -pedantic -Wall -Wextra -Werror -Wconversion."""
     startup, link = support_files(out_dir)
     elf = out_dir / f"{name}.elf"
     base = ["arm-none-eabi-gcc", *m4_cflags(), "-I", str(CORTEXM), "-I", str(KERNELS), "-I", str(FW)]
     startup_o = out_dir / "startup.o"
-    subprocess.run([*base, "-Wall", "-Werror", "-c", str(startup), "-o", str(startup_o)], check=True)
+    subprocess.run([*base, *STRICT, "-c", str(startup), "-o", str(startup_o)], check=True)
     cmd = [*base, *STRICT, *(extra_flags or []), *(f"-D{k}={v}" for k, v in (defines or {}).items()),
            "-T", str(link), str(startup_o), *map(str, sources), "-lgcc", "-o", str(elf)]
     subprocess.run(cmd, check=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import jinja2
 import numpy as np
@@ -28,17 +29,30 @@ I32_MIN = -(2**31)
 
 
 def c_ident(name: str, fallback: str = "model") -> str:
-    """A safe C identifier from any string (ASCII letters, digits, underscores)."""
+    """A safe C identifier from any string (ASCII letters, digits, underscores), starting
+    with a letter (identifiers starting with '_' may be reserved)."""
     s = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if not s or s[0].isdigit():
+    if not s or not s[0].isalpha():
         s = f"{fallback}_{s}" if s else fallback
     return s[:48]
 
 
+# what a comment may hold: no '*' or '/' (so no '*/', '/*' or '//'), no '?' (no
+# trigraphs), no '\\' (no line splicing), no '#', no quotes, no control or non-ASCII
+# characters
+COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;()\[\]{}<>=+\-@%&|^~!$]")
+
+
 def c_comment(text: str) -> str:
-    """Text that is safe inside a /* */ comment on one line."""
-    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
-    return s.replace("*/", "* /").replace("/*", "/ *").replace("??", "?_?").replace("\\", "/")[:120]
+    """Text that is safe inside a /* */ comment on one line: characters outside a small
+    ASCII set become '_'."""
+    return COMMENT_UNSAFE.sub("_", str(text))[:120]
+
+
+def source_name(source: str) -> str:
+    """The model's file name without its folder: the output must not depend on where the
+    model lies (or on the working directory)."""
+    return Path(source).name or source
 
 
 def _float_lit(v: float) -> str:
@@ -300,7 +314,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         "float_layers": [r["function"] for _, r in layers if r.get("float_accumulation")],
         "word_bits": target.word_bits,
         "popcount_macro": "BNN_POPCOUNT_" + target.popcount.upper(),
-        "source": c_comment(g.source),
+        "source": c_comment(source_name(g.source)),
         "input_size": in_t.numel,
         "input_shape": list(g.input_onnx_shape),
         "output_size": out_t.numel,
@@ -313,7 +327,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         "const_bytes": consts.total_bytes,
         "layers": [L for L, _ in layers],
         "report": {
-            "model": g.source,
+            "model": source_name(g.source),
             "target": target.name,
             "word_bits": target.word_bits,
             "input_shape": list(g.input_onnx_shape),
