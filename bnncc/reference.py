@@ -132,13 +132,13 @@ class _Lowerer:
         return nodes
 
     def lower_quant(self, node, where):
+        if len(node.input) < 4:
+            raise UnsupportedError(f"Quant needs 4 inputs (x, scale, zeropt, bitwidth), got {len(node.input)}",
+                                   where=where)
         x, scale, zeropt, bitwidth = node.input[:4]
         if bitwidth not in self.consts:
             raise UnsupportedError("Quant bit width must be a constant", where=where)
-        bits = float(np.asarray(self.consts[bitwidth]).reshape(-1)[0])
-        if bits != int(bits) or bits < 1:
-            raise UnsupportedError(f"Quant bit width {bits} is not a positive integer", where=where)
-        bits = int(bits)
+        bits = quant_bits(self.consts[bitwidth], where)
         signed = int(_attr(node, "signed", 1))
         narrow = int(_attr(node, "narrow", 0))
         mode = str(_attr(node, "rounding_mode", "ROUND")).upper()
@@ -158,6 +158,19 @@ class _Lowerer:
             helper.make_node("Sub", [t5, zeropt], [t6]),
             helper.make_node("Mul", [t6, scale], [node.output[0]]),
         ]
+
+
+MAX_QUANT_BITS = 32
+
+
+def quant_bits(value, where: str) -> int:
+    """Quant's bit width: one integer from 1 to MAX_QUANT_BITS (a larger one would make
+    the integer range, and everything derived from it, astronomically large)."""
+    v = np.asarray(value, dtype=np.float64).reshape(-1)
+    if v.size != 1 or not np.isfinite(v[0]) or v[0] != int(v[0]) or not 1 <= v[0] <= MAX_QUANT_BITS:
+        shown = f"{v[0]:g}" if v.size == 1 else f"of {v.size} values"
+        raise UnsupportedError(f"Quant bit width {shown} is not one integer from 1 to {MAX_QUANT_BITS}", where=where)
+    return int(v[0])
 
 
 def quant_int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:
@@ -194,15 +207,40 @@ def session(model: onnx.ModelProto):
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: its error lines would break the CLI's one-line errors
     opts.intra_op_num_threads = 1
     try:
-        return ort.InferenceSession(lower_custom_ops(model).SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
+        return _Session(ort.InferenceSession(lower_custom_ops(model).SerializeToString(), opts,
+                                             providers=["CPUExecutionProvider"]))
     except BnnccError:
         raise
     except Exception as exc:  # onnxruntime's own messages are multi-line
         raise BnnccError(f"onnxruntime cannot load the model: {first_line(exc)}") from None
+
+
+def _ort_errors() -> tuple[type, ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException", "InvalidProtobuf",
+             "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail")
+    return tuple(c for c in (getattr(state, n, None) for n in names) if isinstance(c, type))
+
+
+class _Session:
+    """An onnxruntime session whose evaluation failures (a model that loads but cannot
+    run: bad parameter shapes, ...) are BnnccErrors."""
+
+    def __init__(self, sess):
+        self._sess = sess
+
+    def run(self, names, feeds):
+        try:
+            return self._sess.run(names, feeds)
+        except _ort_errors() as exc:
+            raise BnnccError(f"onnxruntime cannot evaluate the model: {first_line(exc)[:300]}") from None
+
+    def __getattr__(self, attr):
+        return getattr(self._sess, attr)
 
 
 def graph_input_name(model: onnx.ModelProto) -> str:

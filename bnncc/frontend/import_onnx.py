@@ -33,7 +33,7 @@ from ..ir import ops as O
 from ..ir.graph import Graph
 from ..ir.types import DType, TensorType
 from ..onnx_shapes import infer_shapes
-from ..reference import quant_int_range
+from ..reference import quant_bits, quant_int_range
 from .layout import inverse, ir_shape, ir_to_onnx
 from .pooling import pool_bits
 
@@ -356,14 +356,18 @@ class _Importer:
                     where=_where(node))
             return osc / 2
         # Quant / IntQuant: two levels symmetric around 0, or refuse
-        bits = float(np.asarray(self.const(node, 3)).reshape(-1)[0])
-        sc = np.asarray(self.const(node, 1), np.float64).reshape(-1)
-        zp = np.asarray(self.const(node, 2), np.float64).reshape(-1)
+        params = [self.const(node, k) for k in (1, 2, 3)]
+        if any(p is None for p in params):
+            raise UnsupportedError("Quant needs constant scale, zero point and bit width inputs", where=_where(node))
+        bits = quant_bits(params[2], _where(node))
+        sc = np.asarray(params[0], np.float64).reshape(-1)
+        zp = np.asarray(params[1], np.float64).reshape(-1)
         signed, narrow = int(a.get("signed", 1)), int(a.get("narrow", 0))
-        nb = int(bits) if bits == int(bits) else bits
-        if sc.size != 1 or zp.size != 1 or bits != int(bits):
-            raise UnsupportedError(f"unsupported: {nb}-bit Quant with per-channel scale or zero point", where=_where(node))
-        bits = int(bits)
+        if sc.size != 1 or zp.size != 1:
+            raise UnsupportedError(f"unsupported: {bits}-bit Quant with per-channel scale or zero point", where=_where(node))
+        if bits > 2:  # two levels need 1 or 2 bits (more would mean ever more levels)
+            raise UnsupportedError(f"unsupported: {bits}-bit Quant (more than two levels); use BipolarQuant",
+                                   where=_where(node))
         lo, hi = quant_int_range(bits, signed, narrow)
         levels = {(q - zp[0]) * sc[0] for q in range(lo, hi + 1)}
         if len(levels) != 2 or sum(levels) != 0:

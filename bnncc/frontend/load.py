@@ -61,10 +61,12 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, s
         base = path.resolve().parent
     if not m.graph.node:
         raise BnnccError("the graph has no nodes", where=name)
+    _check_strings(m, name)
     _check_opsets(m, name)
     _check_names(m, name)
     _check_initializer_sizes(m, name)
     _load_external(m, base, name)
+    _check_tensors_readable(m, name)
     _check_wiring(m, name)
     # Brevitas exports use custom domains without importing them (the zoo's TFC does)
     have = {o.domain for o in m.opset_import}
@@ -95,6 +97,43 @@ def _numel(dims) -> int:
 def _too_big(what: str, n: int) -> str:
     return (f"{what} has {n} elements; the limit is {MAX_TENSOR_ELEMENTS} per tensor "
             f"(bnncc.frontend.load.MAX_TENSOR_ELEMENTS)")
+
+
+def _check_strings(m: onnx.ModelProto, name: str) -> None:
+    """protobuf hands out invalid UTF-8 in string fields as bytes: refuse it once here."""
+    g = m.graph
+    fields = [("graph name", g.name)] + [("opset domain", o.domain) for o in m.opset_import]
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        fields.append(("tensor name", vi.name))
+    for t in g.initializer:
+        fields += [("initializer name", t.name)] + [("external data entry", e.key) for e in t.external_data]
+        fields += [("external data entry", e.value) for e in t.external_data]
+    for n in g.node:
+        fields += [("node name", n.name), ("op type", n.op_type), ("domain", n.domain)]
+        fields += [("tensor name", t) for t in list(n.input) + list(n.output)]
+        fields += [("attribute name", a.name) for a in n.attribute]
+    for what, v in fields:
+        if not isinstance(v, str):
+            raise BnnccError(f"{what} {shown(repr(v), 60)} is not valid UTF-8", where=name)
+
+
+def _check_tensors_readable(m: onnx.ModelProto, name: str) -> None:
+    """Every initializer and constant attribute converts to an array (known data type,
+    as many values as its dims say): the passes may read any of them."""
+    from onnx import numpy_helper
+
+    tensors = [(f"initializer '{shown(t.name)}'", t) for t in m.graph.initializer]
+    for n in m.graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                tensors.append((f"attribute '{shown(a.name)}' of node '{shown(n.name or n.op_type)}'", a.t))
+                if _numel(a.t.dims) > MAX_TENSOR_ELEMENTS:
+                    raise UnsupportedError(_too_big(tensors[-1][0], _numel(a.t.dims)), where=name)
+    for what, t in tensors:
+        try:
+            numpy_helper.to_array(t)
+        except Exception as exc:
+            raise BnnccError(f"{what} cannot be read ({type(exc).__name__}: {_first_line(exc)})", where=name) from None
 
 
 def _check_opsets(m: onnx.ModelProto, name: str) -> None:
@@ -205,10 +244,15 @@ def _load_external(m: onnx.ModelProto, base: Path | None, name: str) -> None:
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")
         tname = shown(t.name)
-        target = (base / loc).resolve()
+        try:
+            target = (base / loc).resolve()
+            exists = target.exists()
+        except (OSError, ValueError) as exc:  # too long, NUL bytes, loops of links
+            raise BnnccError(f"tensor '{tname}' has an unusable external data location '{shown(loc, 60)}' "
+                             f"({type(exc).__name__})", where=name) from None
         if not loc or Path(loc).is_absolute() or base not in target.parents:
             raise BnnccError(f"tensor '{tname}' refers to external data '{shown(loc)}' outside the model's folder", where=name)
-        if not target.exists():
+        if not exists:
             raise BnnccError(f"tensor '{tname}' refers to missing external data file '{shown(loc)}'", where=name)
         if not target.is_file():
             raise BnnccError(f"tensor '{tname}' refers to external data '{shown(loc)}', which is not a regular file",

@@ -355,6 +355,47 @@ def _inconsistent_raw_data():
     return m
 
 
+def _invalid_utf8_name():
+    m = base_model()
+    data = m.SerializeToString().replace(b"matmul2", b"matm\xffl2")  # protobuf: no UTF-8 check on write
+    return data
+
+
+def _unknown_data_type():
+    m = base_model()
+    next(t for t in m.graph.initializer if t.name == "bn_beta").data_type = 99
+    return m
+
+
+def _value_count_mismatch():
+    m = base_model()
+    t = next(t for t in m.graph.initializer if t.name == "bn_mean")
+    t.CopyFrom(numpy_helper.from_array(np.zeros(8, F32), "bn_mean"))
+    t.ClearField("raw_data")
+    t.float_data.extend([0.0] * 5)  # 5 values for 8 dims
+    return m
+
+
+def _quant_huge_bits():
+    m = _multibit_quant()
+    t = next(t for t in m.graph.initializer if t.name == "q_bits")
+    t.CopyFrom(numpy_helper.from_array(np.array(1e12, F32), "q_bits"))
+    return m
+
+
+def _quant_missing_inputs():
+    m = _multibit_quant()
+    del m.graph.node[4].input[2:]
+    return m
+
+
+def _bn_param_shape():
+    m = base_model()
+    t = next(t for t in m.graph.initializer if t.name == "bn_gamma")
+    t.CopyFrom(numpy_helper.from_array(np.ones((2, 4), F32), "bn_gamma"))
+    return m
+
+
 # ------------------------------------------------------------------ hostile names
 
 HOSTILE = (
@@ -462,6 +503,12 @@ ERROR_CASES = [
     Case("unsupported_op", _model(_unsupported_op), ("Softsign", "my_softsign")),
     Case("multibit_quant", _model(_multibit_quant), ("4-bit", "quant4")),
     Case("two_outputs", _model(_two_outputs), ("outputs",)),
+    Case("invalid_utf8_name", _raw(_invalid_utf8_name()), ("UTF-8",)),
+    Case("unknown_data_type", _model(_unknown_data_type), ("bn_beta",)),
+    Case("value_count_mismatch", _model(_value_count_mismatch), ("bn_mean",)),
+    Case("quant_huge_bit_width", _model(_quant_huge_bits), ("quant4", "bit width")),
+    Case("quant_missing_inputs", _model(_quant_missing_inputs), ("quant4",)),
+    Case("bn_parameter_shape", _model(_bn_param_shape), ("bn1",)),
     Case("reserved_name", _model(_reserved_name), ("__bnncc",)),
     Case("int8_input", _model(_bad_input_type), ("float32",)),
     Case("no_nodes", _model(_no_nodes), ("no nodes",)),
