@@ -7,6 +7,8 @@ split 60/20/20 between plain ONNX, QONNX and FINN/mixed models.
 MST mode (``test_mst_force_bit_exact``): the same generator with ``--mst force`` (every
 binary layer evaluated along its channel tree, depth bound drawn too), 20% of the
 examples.
+Host builds run under AddressSanitizer and UndefinedBehaviorSanitizer, aborting on the
+first report (``BNNCC_PROPERTY_SANITIZE=0`` turns them off).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from bnncc.reference import run_reference
 from bnn_models import DIALECTS, KINDS, bnn_cases, random_bnn
 
 EXAMPLES = int(os.environ.get("BNNCC_PROPERTY_EXAMPLES", "200"))
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g") \
+    if os.environ.get("BNNCC_PROPERTY_SANITIZE", "1") != "0" else ()
 
 
 def _settings(share: float):
@@ -31,7 +35,8 @@ def _settings(share: float):
 
 def _verify(case, target: str = "host", options=None) -> None:
     api = pytest.importorskip("bnncc.api")
-    result = api.verify(case.model, target=target, inputs=case.inputs, options=options)
+    result = api.verify(case.model, target=target, inputs=case.inputs, options=options,
+                        extra_flags=SANITIZE if target == "host" else ())
     assert result["bit_exact"], (case.description, result)
 
 

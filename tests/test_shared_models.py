@@ -61,8 +61,11 @@ def test_all_mnist5k_equal_golden(shared, key, tmp_path):
     assert acc == float((gold["argmax"] == gold["labels"]).mean()) == 0.933
 
 
-def test_sanitizers_on_shared_model(shared):
-    x, _ = load_inputs(shared / "golden/qonnx_tfc_w1a1_mnist_strat100.npz")
-    r = verify(shared / MODELS["qonnx_tfc_w1a1"], "host", x[:20],
+@pytest.mark.parametrize("target", ["host", "generic-c"])
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_sanitizers_on_shared_models(shared, key, target):
+    """Every shared model, both host word sizes, under ASan/UBSan (abort on the first report)."""
+    x, _ = load_inputs(shared / f"golden/{key}_mnist_strat100.npz")
+    r = verify(shared / MODELS[key], target, x[:20],
                extra_flags=("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"))
     assert r["bit_exact"], r
