@@ -37,7 +37,7 @@ def test_compile_writes_library_and_is_deterministic(shared, tmp_path):
     rep = json.loads((a / "report.json").read_text())
     assert rep["totals"]["binary_macs"] == 784 * 64 + 64 * 64 * 2 + 64 * 10
     assert rep["totals"]["arena_bytes"] > 0
-    # the Makefile builds with -std=c99 -pedantic -Wall -Wextra -Werror
+    # the Makefile builds with -std=c99 -pedantic -Wall -Wextra -Werror -Wconversion
     res = subprocess.run(["make", "-s"], cwd=a, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
