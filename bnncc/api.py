@@ -36,13 +36,23 @@ def _target(t) -> Target:
 def write_tree(files: dict[str, str], out_dir: str | os.PathLike, *, force: bool = False) -> Path:
     """Write files into out_dir atomically: a temporary sibling folder, then a rename.
     An existing folder is replaced only if bnncc wrote it (or with ``force``)."""
-    out = Path(out_dir)
+    out = Path(os.path.abspath(out_dir))  # '.', '..' and trailing slashes: a real name to rename
+    if out == out.parent:
+        raise BnnccError("the output folder cannot be a filesystem root", where=str(out))
+    try:
+        return _write_tree(files, out, force)
+    except OSError as exc:
+        raise BnnccError(f"cannot write the output folder ({exc.strerror or type(exc).__name__}"
+                         f"{': ' + str(exc.filename) if exc.filename else ''})", where=str(out)) from None
+
+
+def _write_tree(files: dict[str, str], out: Path, force: bool) -> Path:
     if out.exists():
         if not out.is_dir():
             raise BnnccError("output path exists and is not a folder", where=str(out))
         if any(out.iterdir()) and not (out / MARKER).is_file() and not force:
             raise BnnccError("output folder exists and was not written by bnncc; use --force to replace it", where=str(out))
-    parent = out.resolve().parent
+    parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:

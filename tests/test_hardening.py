@@ -204,3 +204,22 @@ def test_failure_while_writing_leaves_folder_unchanged(corpus, tmp_path, monkeyp
     monkeypatch.undo()
     assert code == 2 and calls["n"] == 3
     assert _tree(out) == before and _leftovers(tmp_path, "lib") == []
+
+
+@pytest.mark.parametrize("prefix", ["int", "*/ x", "", "9lives", "bnn_kernels", "_", "é", "a" * 300, "model_layer0"])
+def test_hostile_prefix_builds(prefix, corpus, tmp_path):
+    """--prefix becomes C identifiers (prefix_run, PREFIX_INPUT_SIZE, the header guard)."""
+    out = tmp_path / "lib"
+    code, _, stderr = _cli("compile", _ok_model(corpus), "-o", out, "--prefix", prefix)
+    assert code == 0, stderr
+    res = subprocess.run(["make", "-s"], cwd=out, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"^int [A-Za-z][A-Za-z0-9_]*_run\(", (out / "model.h").read_text(), flags=re.M)
+
+
+def test_unwritable_output_paths_are_clear_errors(corpus, tmp_path):
+    model = _ok_model(corpus)
+    (tmp_path / "afile").write_text("x")
+    assert_one_line_error(*_cli("compile", model, "-o", tmp_path / "afile" / "sub")[::2], ("cannot write",))
+    assert_one_line_error(*_cli("compile", model, "-o", "/")[::2], ("root",))
+    assert (tmp_path / "afile").read_text() == "x" and _leftovers(tmp_path, "afile") == []
