@@ -11,8 +11,9 @@ the shared third-party models.  A mutation is one or more of:
   attribute values, initializer values (NaN, inf, 0, 0.5, huge), node wiring, node
   order, dropped/duplicated nodes, external-data entries, names.
 
-``python -m tests.fuzz_frontend --iters N [--seed S] [--crashes DIR] [--atheris]`` runs N
+``python -m tests.fuzz_frontend --iters N [--seed S] [--crashes DIR] [--verify] [--atheris]`` runs N
 iterations (default from ``BNNCC_FUZZ_ITERS``, else 300) and prints one JSON line:
+(``--verify``: models that compile are also built with ASan/UBSan and must be bit-exact)
 iterations, outcomes, failures, seconds.  ``--atheris`` hands the mutator to atheris
 (coverage-guided; ``pip install atheris``) instead of a plain random loop.
 ``tests/test_fuzz.py`` runs it under hypothesis in the default test set.
@@ -274,9 +275,13 @@ class FuzzFailure(AssertionError):
     pass
 
 
-def run_one(data: bytes, workdir: Path) -> str:
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
+
+
+def run_one(data: bytes, workdir: Path, verify: bool = False) -> str:
     """Compile ``data`` as a model file; the outcome's kind ('ok', 'error: load', ...),
-    or FuzzFailure for anything but a BnnccError."""
+    or FuzzFailure for anything but a BnnccError.  With ``verify``, a model that
+    compiles is also built (ASan/UBSan) and run: its outputs must equal the reference's."""
     from bnncc.backends.c.emit import render
     from bnncc.compiler import lower
     from bnncc.targets import load_target
@@ -290,6 +295,12 @@ def run_one(data: bytes, workdir: Path) -> str:
             files = render(c.graph, t)
             if not isinstance(files, dict) or "model.c" not in files:
                 raise FuzzFailure("render returned no model.c")
+        if verify:
+            from bnncc.api import verify as run_verify
+
+            r = run_verify(p, "host", n=8, workdir=workdir, extra_flags=SANITIZE)
+            if not r["bit_exact"]:
+                raise FuzzFailure(f"compiled C differs from the reference: {r}")
         return "ok"
     except BnnccError as exc:
         return "error: " + _kind(str(exc))
@@ -307,7 +318,7 @@ def _kind(msg: str) -> str:
 
 
 def fuzz(iters: int, seed: int = 0, crashes: Path | None = None, include_shared: bool = True,
-         time_budget: float | None = None) -> dict:
+         time_budget: float | None = None, verify: bool = False) -> dict:
     import warnings
 
     warnings.simplefilter("ignore")
@@ -325,7 +336,7 @@ def fuzz(iters: int, seed: int = 0, crashes: Path | None = None, include_shared:
             data = mutate(rnd, seeds)
             t1 = time.time()
             try:
-                outcomes[run_one(data, Path(d))] += 1
+                outcomes[run_one(data, Path(d), verify)] += 1
             except FuzzFailure as exc:
                 failures.append({"iteration": i, "error": str(exc).splitlines()[0][:300]})
                 if crashes is not None:
@@ -335,7 +346,7 @@ def fuzz(iters: int, seed: int = 0, crashes: Path | None = None, include_shared:
             slowest = max(slowest, (time.time() - t1, i))
             done += 1
     ok = outcomes.pop("ok", 0)
-    return {"fuzz": "frontend", "iterations": done, "seed": seed, "compiled_ok": ok,
+    return {"fuzz": "frontend", "iterations": done, "seed": seed, "verify": verify, "compiled_ok": ok,
             "clear_errors": sum(outcomes.values()), "failures": len(failures), "failure_list": failures[:20],
             "seconds": round(time.time() - t0, 1), "slowest_iteration_s": round(slowest[0], 2),
             "top_errors": outcomes.most_common(12)}
@@ -365,11 +376,13 @@ def main(argv=None) -> int:
     ap.add_argument("--crashes", type=Path, default=None, help="write failing inputs here")
     ap.add_argument("--no-shared", action="store_true", help="seeds without the shared models")
     ap.add_argument("--atheris", action="store_true", help="coverage-guided with atheris (pip install atheris)")
+    ap.add_argument("--verify", action="store_true",
+                    help="also build (ASan/UBSan) and run every model that compiles; outputs must be bit-exact")
     args = ap.parse_args(argv)
     if args.atheris:
         fuzz_atheris(args.iters)
         return 0
-    res = fuzz(args.iters, args.seed, args.crashes, include_shared=not args.no_shared)
+    res = fuzz(args.iters, args.seed, args.crashes, include_shared=not args.no_shared, verify=args.verify)
     print(json.dumps(res, sort_keys=True))
     return 1 if res["failures"] else 0
 
