@@ -186,8 +186,7 @@ def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 
     """Compile, build, run on the inputs and compare with the reference."""
     t = _target(target)
     compiled, files = compile_model(model, t, fold=fold, options=options)
-    x = random_inputs(compiled.model, n, seed) if inputs is None else np.asarray(inputs, dtype=np.float32)
-    x = x.reshape((len(x),) + tuple(compiled.graph.input_onnx_shape[1:]))
+    x = _checked_inputs(compiled, inputs, n, seed)
     ref = run_reference(compiled.model, x)[0].reshape(len(x), -1)
     out_t = compiled.graph.tensors[compiled.graph.output]
     out_dtype = np.int64 if out_t.dtype.c_type == "int64_t" else np.float32
@@ -202,6 +201,30 @@ def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 
         else:
             got = run_harness(build(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d))
     return Run(compiled, files, x, got, compare(got, ref, golden, compiled, t), fw, sim)
+
+
+MAX_VERIFY_VALUES = 1 << 26  # input values per verification run (256 MiB of float32)
+
+
+def _checked_inputs(compiled, inputs, n: int, seed: int) -> np.ndarray:
+    """The inputs as [N, *input shape]: random ones, or the given ones if they hold N
+    whole samples; a clear error otherwise (and before allocating too much)."""
+    shape = tuple(compiled.graph.input_onnx_shape[1:])
+    per = int(np.prod(shape))
+    if inputs is None:
+        if n <= 0 or n * per > MAX_VERIFY_VALUES:
+            raise BnnccError(f"{n} random inputs of {per} values each: use 1 to {MAX_VERIFY_VALUES // per} inputs")
+        return random_inputs(compiled.model, n, seed).reshape((n,) + shape)
+    try:
+        x = np.asarray(inputs, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise BnnccError(f"the inputs are not an array of numbers ({exc})") from None
+    if x.ndim < 1 or len(x) == 0 or x.size != len(x) * per:
+        raise BnnccError(f"inputs of shape {list(x.shape)} do not match the model's input {list(shape)}: "
+                         f"expected N samples of {per} values")
+    if x.size > MAX_VERIFY_VALUES:
+        raise BnnccError(f"{x.size} input values; verify takes at most {MAX_VERIFY_VALUES}")
+    return x.reshape((len(x),) + shape)
 
 
 def compare(got: np.ndarray, ref: np.ndarray, golden: dict | None, compiled, t: Target) -> dict:

@@ -223,3 +223,17 @@ def test_unwritable_output_paths_are_clear_errors(corpus, tmp_path):
     assert_one_line_error(*_cli("compile", model, "-o", tmp_path / "afile" / "sub")[::2], ("cannot write",))
     assert_one_line_error(*_cli("compile", model, "-o", "/")[::2], ("root",))
     assert (tmp_path / "afile").read_text() == "x" and _leftovers(tmp_path, "afile") == []
+
+
+def test_verify_inputs_are_checked(corpus, tmp_path):
+    """bnncc verify: inputs that do not fit the model, pickles and absurd -n are one-line errors."""
+    import numpy as np
+
+    model = _ok_model(corpus)
+    np.save(tmp_path / "bad.npy", np.zeros((3, 5), np.float32))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 junk")
+    for args, expect in ((("--inputs", tmp_path / "bad.npy"), "do not match"), (("--inputs", tmp_path / "obj.npy"), "obj.npy"),
+                         (("--inputs", tmp_path / "junk.npz"), "junk.npz"), (("-n", "1000000000"), "random inputs"),
+                         (("-n", "0"), "positive")):
+        assert_one_line_error(*_cli("verify", model, *args)[::2], (expect,))
