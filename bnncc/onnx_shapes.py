@@ -10,6 +10,8 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
+from .errors import BnnccError, first_line
+
 
 def _custom(node) -> bool:
     return node.domain not in ("", "ai.onnx")
@@ -31,7 +33,10 @@ def infer_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
     keep = [helper.make_opsetid(o.domain, o.version) for o in m.opset_import if o.domain in ("", "ai.onnx")]
     del m.opset_import[:]
     m.opset_import.extend(keep or [helper.make_opsetid("", 13)])
-    inferred = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+    except Exception as exc:  # onnx's InferenceError and friends: a model that contradicts itself
+        raise BnnccError(f"ONNX shape inference fails: {first_line(exc)[:300]}") from None
     shapes = {}
     for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
         tt = vi.type.tensor_type

@@ -365,7 +365,16 @@ def fuzz_atheris(iters: int) -> None:
     def target(data: bytes) -> None:
         run_one(data, d)  # FuzzFailure propagates: atheris reports it with the input
 
-    atheris.Setup([sys.argv[0], f"-runs={iters}", "-max_len=400000"], target, custom_mutator=mutator)
+    import bnncc.api  # noqa: F401  (load everything the target runs, then instrument it for coverage)
+    import bnncc.compiler  # noqa: F401
+
+    atheris.instrument_all()
+    start = d / "corpus"
+    start.mkdir()
+    for k, data in enumerate(seeds):
+        (start / f"seed{k}.onnx").write_bytes(data)
+    atheris.Setup([sys.argv[0], f"-runs={iters}", f"-max_len={max(map(len, seeds))}", str(start)], target,
+                  custom_mutator=mutator)
     atheris.Fuzz()
 
 

@@ -557,7 +557,9 @@ def _same_pads(hw, k, s, d, mode):
 def import_onnx(m: onnx.ModelProto, name: str) -> Graph:
     try:
         return _Importer(m, name).run()
-    except BnnccError:
+    except BnnccError as exc:
+        if exc.where is None:  # say which model
+            raise type(exc)(str(exc), where=name) from None
         raise
     except (KeyError, ValueError, IndexError) as exc:
         raise BnnccError(f"malformed model ({type(exc).__name__}: {exc})", where=name) from None

@@ -223,8 +223,8 @@ def _check_shapes(m: onnx.ModelProto, name: str) -> None:
     """Every tensor shape that inference can tell, within the element limit."""
     try:
         shapes = infer_shapes(m)
-    except Exception as exc:
-        raise BnnccError(f"shape inference fails ({_first_line(exc)})", where=name) from None
+    except BnnccError as exc:
+        raise BnnccError(str(exc), where=name) from None
     for t, shape in sorted(shapes.items()):
         dims = [d for d in shape if isinstance(d, int)]
         if any(d < 0 for d in dims):

@@ -389,6 +389,13 @@ def _quant_missing_inputs():
     return m
 
 
+def _input_type_contradiction():
+    """An initializer also listed as a graph input, with another element type."""
+    m = base_model()
+    m.graph.input.append(helper.make_tensor_value_info("bn_mean", TensorProto.DOUBLE, [8]))
+    return m
+
+
 def _bn_param_shape():
     m = base_model()
     t = next(t for t in m.graph.initializer if t.name == "bn_gamma")
@@ -509,6 +516,7 @@ ERROR_CASES = [
     Case("quant_huge_bit_width", _model(_quant_huge_bits), ("quant4", "bit width")),
     Case("quant_missing_inputs", _model(_quant_missing_inputs), ("quant4",)),
     Case("bn_parameter_shape", _model(_bn_param_shape), ("bn1",)),
+    Case("input_type_contradiction", _model(_input_type_contradiction), ("model.onnx", "shape inference")),
     Case("reserved_name", _model(_reserved_name), ("__bnncc",)),
     Case("int8_input", _model(_bad_input_type), ("float32",)),
     Case("no_nodes", _model(_no_nodes), ("no nodes",)),
