@@ -69,7 +69,8 @@ def test_error_case_is_one_line_exit_2(case, corpus):
     assert_nothing_written(out)
 
 
-SUBPROCESS_CASES = ("png_file", "cycle", "huge_input_dims", "external_symlink", "bn_nan_mean", "directory_as_model")
+SUBPROCESS_CASES = ("png_file", "cycle", "huge_input_dims", "external_symlink", "bn_nan_mean", "directory_as_model",
+                    "unsupported_op_hostile_name")
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)

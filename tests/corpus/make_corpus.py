@@ -263,6 +263,12 @@ def _unsupported_op():
     return m
 
 
+def _unsupported_op_hostile_name():
+    m = _unsupported_op()
+    m.graph.node[4].name = "evil\nline\r\x1b[31m" + "*/" * 5000
+    return m
+
+
 def _multibit_quant():
     m = base_model()
     g = m.graph
@@ -508,6 +514,7 @@ ERROR_CASES = [
     Case("bn_neg_inf_beta", _model(_bn(beta=[1, 1, 1, -np.inf, 1, 1, 1, 1])), ("bn1", "inf")),
     Case("bn_negative_var", _model(_bn(var=[1, 1, 1, -4, 1, 1, 1, 1])), ("bn1",)),
     Case("unsupported_op", _model(_unsupported_op), ("Softsign", "my_softsign")),
+    Case("unsupported_op_hostile_name", _model(_unsupported_op_hostile_name), ("Softsign", "evil\\nline\\r\\x1b")),
     Case("multibit_quant", _model(_multibit_quant), ("4-bit", "quant4")),
     Case("two_outputs", _model(_two_outputs), ("outputs",)),
     Case("invalid_utf8_name", _raw(_invalid_utf8_name()), ("UTF-8",)),
