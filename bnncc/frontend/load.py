@@ -47,8 +47,10 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, s
     else:
         path = Path(model)
         name = str(path)
-        if not path.is_file():
+        if not path.exists():
             raise BnnccError("no such file", where=name)
+        if not path.is_file():  # a device, a FIFO: could block or never end
+            raise BnnccError("not a regular file", where=name)
         size = path.stat().st_size
         if size == 0:
             raise BnnccError("file is empty", where=name)

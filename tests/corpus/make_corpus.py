@@ -476,6 +476,18 @@ def _hostile_file_name(d: Path) -> Path:
 
 # ------------------------------------------------------------------ the corpus
 
+def _fifo(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(d / "pipe.onnx")  # reading it would block forever
+    return d / "pipe.onnx"
+
+
+def _dev_zero_link(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    os.symlink("/dev/zero", d / "zero.onnx")  # endless
+    return d / "zero.onnx"
+
+
 _PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
 
 ERROR_CASES = [
@@ -485,7 +497,9 @@ ERROR_CASES = [
     Case("png_file", _raw(_PNG * 4), ("model.onnx",)),
     Case("zero_bytes_1k", _raw(b"\x00" * 1024), ("model.onnx",)),
     Case("directory_as_model", lambda d: (d / "dir.onnx").mkdir(parents=True) or d / "dir.onnx", ("dir.onnx",)),
-    Case("missing_file", lambda d: d / "absent.onnx", ("absent.onnx",)),
+    Case("missing_file", lambda d: d / "absent.onnx", ("absent.onnx", "no such file")),
+    Case("fifo_as_model", _fifo, ("pipe.onnx", "not a regular file")),
+    Case("symlink_to_dev_zero", _dev_zero_link, ("zero.onnx", "not a regular file")),
     Case("checker_fails", _model(_checker_fails), ("onnx.checker",)),
     Case("not_ssa", _model(_not_ssa), ("'s0'", "SSA", "matmul1")),
     Case("future_opset", _model(_future_opset), ("opset",)),
