@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import BnnccError, one_line, shown
@@ -328,9 +329,10 @@ def inspect(model, show_ir, target, mst, mst_depth):
     if show_ir:
         for name, g in c.stages:
             click.echo(f"// after {name}")
-            click.echo(dump(g))
+            # names come from the model: no terminal control sequences
+            click.echo("".join(ch if ch == "\n" or ch.isprintable() else repr(ch)[1:-1] for ch in dump(g)))
         return
-    table = Table(title=f"{model} ({len(c.graph.ops)} ops, target {target})")
+    table = Table(title=escape(f"{shown(model)} ({len(c.graph.ops)} ops, target {target})"))
     for col in ("#", "op", "onnx node", "input", "output", "binary", "binary MACs"):
         table.add_column(col)
     for k, op in enumerate(c.graph.ops):
@@ -341,7 +343,7 @@ def inspect(model, show_ir, target, mst, mst_depth):
         elif isinstance(op, O.Conv2d):
             macs = str(op.weight.size * to.pixels)
         binary = "yes" if ti.dtype.is_binary or to.dtype.is_binary else "no"
-        table.add_row(str(k), op.kind, op.name, str(ti), str(to), binary, macs)
+        table.add_row(str(k), op.kind, escape(shown(op.name)), escape(shown(str(ti))), escape(shown(str(to))), binary, macs)
     Console().print(table)
 
 

@@ -238,3 +238,14 @@ def test_verify_inputs_are_checked(corpus, tmp_path):
                          (("--inputs", tmp_path / "junk.npz"), "junk.npz"), (("-n", "1000000000"), "random inputs"),
                          (("-n", "0"), "positive")):
         assert_one_line_error(*_cli("verify", model, *args)[::2], (expect,))
+
+
+def test_inspect_prints_hostile_names_safely(corpus):
+    """inspect: rich markup in names is text, terminal control sequences are escaped."""
+    case = next(c for c in OK_CASES if c.name == "hostile_names")
+    model = case.build(corpus / "inspect_hostile")
+    for args in ((), ("--ir",)):
+        code, stdout, stderr = _cli("inspect", model, *args)
+        assert code == 0, stderr
+        assert "\x1b" not in stdout and "\x07" not in stdout
+    assert "[/bold]" in _cli("inspect", model, "--ir")[1]

@@ -415,7 +415,7 @@ HOSTILE = (
     "end*/comment", "/*open", "line//comment", 'quote"d', "apo'strophe", "back\\slash", "new\nline", "cr\rret",
     "#define X 1", "#include <stdio.h>", "tri??/graph", "??=??(??)", "int", "return", "_Bool", "main",
     "x.1", "x_1", "x-1", "x 1", "Ünïcødé_名前", "emoji_\U0001F600", "tab\tbed", "$dollar",
-    "%s%n%x", "a*\\/b", "???/", "*" * 5 + "/",
+    "%s%n%x", "a*\\/b", "???/", "*" * 5 + "/", "[/bold]", "[red]x", "\x1b[2J\x1b]0;pwned\x07",
 )
 
 
