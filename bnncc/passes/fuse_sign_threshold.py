@@ -67,28 +67,24 @@ def levels(op: O.FloatChain, y: np.ndarray) -> np.ndarray:
 
 def thresholds(xs: np.ndarray, q: np.ndarray, where: str):
     """xs [R] increasing reachable values, q [R, n] levels -> dir, lo, hi arrays [n]."""
-    n = q.shape[1]
     d = np.diff(q.astype(np.int16), axis=0)
     inc = (d >= 0).all(axis=0)
     dec = (d <= 0).all(axis=0)
     if not (inc | dec).all():
         raise UnsupportedError("the activation is not monotone in the accumulator", where=where)
     dirs = np.where(inc, 1, -1).astype(np.int8)
-    lo = np.empty(n, dtype=np.int64)
-    hi = np.empty(n, dtype=np.int64)
+    # vectorized over the n elements (a loop took minutes on a few million of them):
+    # col is non-decreasing in x, so the first x with col >= t is where argmax finds True
+    col = q.astype(np.int8) * dirs[None, :]
     big = np.int64(I32_MAX)
-    for e in range(n):
-        col = q[:, e] * dirs[e]  # non-decreasing in x
-        if (col == col[0]).all():
-            c = col[0]
-            lo[e], hi[e] = (I32_MIN, I32_MIN) if c == 1 else (I32_MAX, I32_MAX) if c == -1 else (I32_MIN, I32_MAX)
-            continue
-        ge0 = xs[col >= 0]
-        ge1 = xs[col >= 1]
-        hi[e] = ge1[0] if ge1.size else big
-        lo[e] = ge0[0] if ge0.size else big
-        if not (col == 0).any():
-            lo[e] = hi[e]
+    ge0, ge1 = col >= 0, col >= 1
+    hi = np.where(ge1.any(axis=0), xs[ge1.argmax(axis=0)], big).astype(np.int64)
+    lo = np.where(ge0.any(axis=0), xs[ge0.argmax(axis=0)], big).astype(np.int64)
+    lo = np.where((col == 0).any(axis=0), lo, hi)
+    const = (col == col[:1]).all(axis=0)
+    c = col[0]
+    lo = np.where(const, np.where(c == 1, I32_MIN, np.where(c == -1, I32_MAX, I32_MIN)), lo)
+    hi = np.where(const, np.where(c == 1, I32_MIN, I32_MAX), hi)
     return dirs, lo.astype(np.int32), hi.astype(np.int32)
 
 

@@ -11,11 +11,13 @@ import math
 
 import numpy as np
 
-from ..errors import BnnccError
+from ..errors import BnnccError, UnsupportedError
 from ..ir import ops as O
 from ..onnx_eval import run_nodes
 
 CHUNK_ELEMENTS = 1 << 22
+# values the exhaustive evaluation may produce (float32: 512 MiB); far above MCU-sized layers
+MAX_SWEEP_VALUES = 1 << 27
 
 
 def sweep(op: O.FloatChain, values: np.ndarray, nodes=None, out_name=None) -> np.ndarray:
@@ -27,6 +29,10 @@ def sweep(op: O.FloatChain, values: np.ndarray, nodes=None, out_name=None) -> np
     numel = math.prod(shape)
     scale = op.acc_scale.reshape(shape)
     values = np.asarray(values, dtype=np.int64)
+    if len(values) * numel > MAX_SWEEP_VALUES:
+        raise UnsupportedError(
+            f"the chain after this layer would be evaluated on {len(values)} accumulator values x {numel} elements; "
+            f"the limit is {MAX_SWEEP_VALUES} (bnncc.passes.sweep.MAX_SWEEP_VALUES)", where=f"node '{op.name}'")
     rows = []
     per = max(1, CHUNK_ELEMENTS // max(1, numel))
     batched = True

@@ -361,6 +361,25 @@ def _inconsistent_raw_data():
     return m
 
 
+def _huge_sweep():
+    """Within the element limit, but 577 accumulator values x 262144 elements to evaluate."""
+    rng = np.random.default_rng(9)
+    c, hw = 64, 64
+    inits = [numpy_helper.from_array(_pm1(rng, (c, c, 3, 3)), "wc"),
+             numpy_helper.from_array(np.ones(c, F32), "g"), numpy_helper.from_array(np.zeros(c, F32), "b"),
+             numpy_helper.from_array(np.zeros(c, F32), "mu"), numpy_helper.from_array(np.ones(c, F32), "v"),
+             numpy_helper.from_array(_pm1(rng, (c * hw * hw, 2)), "wd")]
+    nodes = [helper.make_node("Sign", ["x"], ["s0"], name="sign0"),
+             helper.make_node("Conv", ["s0", "wc"], ["a"], name="conv_big", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["a", "g", "b", "mu", "v"], ["bn"], name="bn_big"),
+             helper.make_node("Sign", ["bn"], ["s1"], name="sign1"),
+             helper.make_node("Flatten", ["s1"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "wd"], ["y"], name="dense")]
+    g = helper.make_graph(nodes, "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
 def _invalid_utf8_name():
     m = base_model()
     data = m.SerializeToString().replace(b"matmul2", b"matm\xffl2")  # protobuf: no UTF-8 check on write
@@ -518,6 +537,7 @@ ERROR_CASES = [
     Case("huge_reshape", _model(_huge_shape_via_reshape), ("elements", "limit")),
     Case("huge_constant_of_shape", _model(_huge_constant_of_shape), ("elements", "limit")),
     Case("huge_initializer_dims", _model(_huge_initializer_dims), ("w1",)),
+    Case("huge_activation_sweep", _model(_huge_sweep), ("bn_big", "limit")),
     Case("inconsistent_raw_data", _model(_inconsistent_raw_data), ("w1",)),
     Case("non_binary_weights", _model(_non_binary_weights), ("matmul1", "binary")),
     Case("bipolar_annotation_non_binary", _model(_bipolar_annotated_non_binary), ("matmul1", "binary")),
