@@ -43,6 +43,7 @@ if str(HERE) not in sys.path:
 from bnncc.errors import BnnccError  # noqa: E402
 
 DEFAULT_ITERS = int(os.environ.get("BNNCC_FUZZ_ITERS", "300"))
+SLOW_SECONDS = 30.0  # an input slower than this is saved beside the crashes
 OPS = ("Sign", "MatMul", "Gemm", "Conv", "BatchNormalization", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Neg",
        "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "ArgMax", "TopK", "BipolarQuant",
        "MultiThreshold", "Quant", "Softmax", "Identity", "Constant", "Shape", "Gather", "Concat", "Pow", "If", "Loop",
@@ -343,12 +344,17 @@ def fuzz(iters: int, seed: int = 0, crashes: Path | None = None, include_shared:
                     crashes.mkdir(parents=True, exist_ok=True)
                     (crashes / f"crash_{seed}_{i}.onnx").write_bytes(data)
                     (crashes / f"crash_{seed}_{i}.txt").write_text(str(exc))
-            slowest = max(slowest, (time.time() - t1, i))
+            took = time.time() - t1
+            slowest = max(slowest, (took, i))
+            if took > SLOW_SECONDS and crashes is not None:  # slow inputs are findings too (denial of service)
+                crashes.mkdir(parents=True, exist_ok=True)
+                (crashes / f"slow_{seed}_{i}_{took:.0f}s.onnx").write_bytes(data)
             done += 1
     ok = outcomes.pop("ok", 0)
     return {"fuzz": "frontend", "iterations": done, "seed": seed, "verify": verify, "compiled_ok": ok,
             "clear_errors": sum(outcomes.values()), "failures": len(failures), "failure_list": failures[:20],
             "seconds": round(time.time() - t0, 1), "slowest_iteration_s": round(slowest[0], 2),
+            "slowest_iteration": slowest[1],
             "top_errors": outcomes.most_common(12)}
 
 
