@@ -45,7 +45,9 @@ def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
     output positions (per output channel), and the valid taps."""
     wpp = -(-k["Cin"] // word_bits)
     rows_valid = [len(_axis_taps(oy, k["SH"], k["PT"], k["DH"], k["KH"], k["H"])) for oy in range(k["OH"])]
-    feeds = blocks = tail = taps = runs = 0
+    feeds = blocks = tail = taps = runs = edge_runs = 0
+    inside_rows = sum(1 for oy in range(k["OH"]) if oy * k["SH"] - k["PT"] >= 0
+                      and oy * k["SH"] - k["PT"] + (k["KH"] - 1) * k["DH"] < k["H"])
     for ox in range(k["OW"]):
         ix0 = ox * k["SW"] - k["PL"]
         cols = len(_axis_taps(ox, k["SW"], k["PL"], k["DW"], k["KW"], k["W"]))
@@ -62,7 +64,12 @@ def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
             tail += rv * per_row[2]
             taps += rv * cols
             runs += rv * per_row[0]
-    return {"feeds": feeds, "blocks": blocks, "tail": tail, "taps": taps, "runs": runs, "wpp": wpp}
+        if not inside:  # bnn_conv2d's run-list path (the others take the fixed-row path)
+            edge_runs += sum(rows_valid) * per_row[0]
+        else:
+            edge_runs += (sum(rows_valid) - inside_rows * k["KH"]) * per_row[0]
+    return {"feeds": feeds, "blocks": blocks, "tail": tail, "taps": taps, "runs": runs, "edge_runs": edge_runs,
+            "wpp": wpp}
 
 
 def _pool_taps(k: dict) -> int:
@@ -97,7 +104,8 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
                                 "taps": k["Cout"] * w["taps"], "macs": k["Cout"] * w["taps"] * k["Cin"]}
         f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"] * k["KW"], "taps": w["taps"],
              "runs": w["runs"], "chans": pixels * k["Cout"],
-             "feeds": k["Cout"] * w["feeds"], "blocks": k["Cout"] * w["blocks"], "tail": k["Cout"] * w["tail"]}
+             "feeds": k["Cout"] * w["feeds"], "blocks": k["Cout"] * w["blocks"], "tail": k["Cout"] * w["tail"],
+             "edge_feeds": k["Cout"] * w["edge_runs"]}
         if tern:
             f["valid_words"] = w["taps"] * w["wpp"]
         # a 1x1 kernel is at most one run per pixel: GCC compiles it to straight code

@@ -488,16 +488,41 @@ BNN_ALWAYS_INLINE int32_t bnn_conv_runs(const bnn_word_t *nzp, int32_t ternary, 
     return n;
 }
 
-/* XOR-popcount of one output channel's weights (wco) over a pixel's runs */
+/* XOR-popcount of one output channel's weights (wco) over a pixel's runs.  A run is a
+ * whole kernel row (KW * wpp words) or one tap (wpp words): both lengths are constants of
+ * the layer, so each feed is the layer's specialised loop. */
 BNN_ALWAYS_INLINE int32_t bnn_conv_q(int32_t kind, const bnn_word_t *in, const bnn_word_t *nzp,
-                                     const bnn_word_t *wco, const int32_t *runs, int32_t n_runs)
+                                     const bnn_word_t *wco, const int32_t *runs, int32_t n_runs,
+                                     const bnn_conv_shape *s)
 {
+    const int32_t wpp = BNN_WORDS(s->Cin), row = s->KW * wpp;
     int32_t r;
     bnn_pc_acc acc;
     bnn_pc_init(&acc);
     for (r = 0; r < n_runs; ++r) {
         const int32_t *run = runs + 3 * r;
-        bnn_pc_feed(&acc, kind, in + run[0], wco + run[1], kind & BNN_PC_MASK ? nzp + run[0] : nzp, run[2]);
+        const bnn_word_t *m = kind & BNN_PC_MASK ? nzp + run[0] : nzp;
+        if (run[2] == row)
+            bnn_pc_feed(&acc, kind, in + run[0], wco + run[1], m, row);
+        else
+            bnn_pc_feed(&acc, kind, in + run[0], wco + run[1], m, wpp);
+    }
+    return bnn_pc_total(&acc);
+}
+
+/* The same over a window wholly inside the map with dilation 1 along x: KH rows of
+ * KW * wpp words, the first at input word offset base (the interior pixels' fast path:
+ * every offset is a constant of the layer). */
+BNN_ALWAYS_INLINE int32_t bnn_conv_q_inside(int32_t kind, const bnn_word_t *in, const bnn_word_t *nzp,
+                                            const bnn_word_t *wco, int32_t base, const bnn_conv_shape *s)
+{
+    const int32_t wpp = BNN_WORDS(s->Cin), row = s->KW * wpp;
+    int32_t ky;
+    bnn_pc_acc acc;
+    bnn_pc_init(&acc);
+    for (ky = 0; ky < s->KH; ++ky) {
+        const int32_t o = base + ky * s->DH * s->W * wpp;
+        bnn_pc_feed(&acc, kind, in + o, wco + ky * row, kind & BNN_PC_MASK ? nzp + o : nzp, row);
     }
     return bnn_pc_total(&acc);
 }
@@ -515,14 +540,28 @@ BNN_LAYER_KERNEL void bnn_conv2d(const bnn_word_t *in, int32_t ternary, const bn
             int32_t *out = acc + (oy * s->OW + ox) * s->Cout;
             int32_t valid;
             const int32_t n_runs = bnn_conv_runs(nzp, ternary, s, oy, ox, runs, &valid);
-            if (ternary) {
+            const int32_t iy0 = oy * s->SH - s->PT, ix0 = ox * s->SW - s->PL;
+            const int32_t inside = s->DW == 1 && iy0 >= 0 && iy0 + (s->KH - 1) * s->DH < s->H
+                                   && ix0 >= 0 && ix0 + s->KW <= s->W;
+            const int32_t base = (iy0 * s->W + ix0) * wpp;
+            if (inside && !ternary) {
                 for (co = 0; co < s->Cout; ++co) {
-                    const int32_t q = bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, w + co * taps, runs, n_runs);
+                    const int32_t q = bnn_conv_q_inside(BNN_PC_XOR, in, nzp, w + co * taps, base, s);
+                    out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
+                }
+            } else if (inside) {
+                for (co = 0; co < s->Cout; ++co) {
+                    const int32_t q = bnn_conv_q_inside(BNN_PC_XOR | BNN_PC_MASK, in, nzp, w + co * taps, base, s);
+                    out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
+                }
+            } else if (ternary) {
+                for (co = 0; co < s->Cout; ++co) {
+                    const int32_t q = bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, w + co * taps, runs, n_runs, s);
                     out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
                 }
             } else {
                 for (co = 0; co < s->Cout; ++co) {
-                    const int32_t q = bnn_conv_q(BNN_PC_XOR, in, nzp, w + co * taps, runs, n_runs);
+                    const int32_t q = bnn_conv_q(BNN_PC_XOR, in, nzp, w + co * taps, runs, n_runs, s);
                     out[co] = mode == BNN_ACC_XOR_POPCOUNT ? q : valid - 2 * q;
                 }
             }
@@ -785,8 +824,8 @@ BNN_ALWAYS_INLINE void bnn_conv2d_mst(const bnn_word_t *in, int32_t ternary, con
                 const int32_t c = p->ch[t], par = p->par[t];
                 if (par < 0) {
                     const bnn_word_t *wco = w + c * taps;
-                    out[c] = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, runs, n_runs)
-                                     : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, runs, n_runs);
+                    out[c] = ternary ? bnn_conv_q(BNN_PC_XOR | BNN_PC_MASK, in, nzp, wco, runs, n_runs, s)
+                                     : bnn_conv_q(BNN_PC_XOR, in, nzp, wco, runs, n_runs, s);
                 } else {
                     const bnn_word_t *wp = w + par * taps;
                     const int32_t e1 = p->start[t + 1];
