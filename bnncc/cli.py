@@ -109,8 +109,11 @@ def _load_inputs(inputs_path, n):
 @click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
 @click.option("--fps", type=float, default=None, help="FPGA: choose the folding for this many frames/s.")
 @click.option("--max-luts", type=int, default=None, help="FPGA: choose the fastest folding within this many LUTs.")
+@click.option("--config", "config", default=None, metavar="ROW",
+              help="A configuration from `bnncc explore`: @explore.json#ID or the row's config JSON "
+                   "(sets target, folding and MST).")
 @pass_options
-def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth):
+def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth, config):
     """Compile MODEL.onnx into a C library (MCU/host targets) or an HLS C++ project
     (FPGA targets) in OUTPUT."""
     from pathlib import Path
@@ -118,6 +121,14 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, m
     from .api import compile_model
     from .targets import resolve_target
 
+    if config is not None:
+        if (board or fold or mst != "off" or mst_depth is not None or target != "host" or fps is not None
+                or max_luts is not None):
+            raise BnnccError("--config sets the target, folding and MST: give none of --target, --board, "
+                             "--fold, --fps, --max-luts, --mst, --mst-depth with it")
+        from .explore.evaluate import compile_args
+
+        target, fold, mst, mst_depth = compile_args(config)
     t = resolve_target(target, board)
     if fps is not None or max_luts is not None:
         fold = _auto_fold(model, t, fold, fps, max_luts, _options(mst, mst_depth))
@@ -365,6 +376,49 @@ def bench(models, quick, n, no_kernels, as_json):
         click.echo(json.dumps(res, sort_keys=True))
     else:
         print_tables(res)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--targets", "target_names", default="cortex-m4,pynq-z2", show_default=True,
+              help="Comma-separated MCU/FPGA targets or boards; a core (cortex-m4) brings its boards.")
+@click.option("--objective", "objectives", multiple=True,
+              help="Minimise these (repeat or comma-separate): latency, energy, luts, flash, ram, brams, cycles; "
+                   "fps is maximised.  Default: latency,energy.")
+@click.option("--constraint", "constraints", multiple=True, metavar="EXPR",
+              help="e.g. 'ram<=192KB', 'luts<=50k', 'fps>=1000', 'latency<2ms' (repeatable).")
+@click.option("--budget", type=int, default=200, show_default=True, help="Configurations to evaluate.")
+@click.option("--recheck", "recheck_k", type=int, default=3, show_default=True,
+              help="Re-check the front's best K on the exact path (ISS / dataflow simulation); 0: none.")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="A dask.distributed scheduler (tcp://host:port; default $DASK_SCHEDULER_ADDRESS).")
+@click.option("--workers", type=int, default=None, help="Process-pool workers (default: the CPU count).")
+@click.option("--executor", type=click.Choice(["auto", "inprocess", "pool", "dask"]), default="auto",
+              show_default=True, help="auto: in-process for small sweeps, a process pool for large, dask with --scheduler.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="Cache evaluated configurations in this folder (reused across runs).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print explore.json instead of the tables.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="explore-out", show_default=True,
+              help="Write explore.json and report.html (with the Pareto plot) here.")
+def explore(model, target_names, objectives, constraints, budget, recheck_k, scheduler, workers, executor,
+            cache_dir, seed, as_json, out_dir):
+    """Search targets, boards, FPGA foldings and MST settings with the analytic
+    estimators; print the Pareto front and re-check its best rows on the exact path."""
+    from .explore import explore as run_explore
+    from .explore.html import print_front, write_outputs
+
+    res = run_explore(model, target_names.split(","), budget=budget, objectives=objectives or ("latency", "energy"),
+                      constraints=constraints, recheck_k=recheck_k, mode=executor, workers=workers,
+                      scheduler=scheduler, cache_dir=cache_dir, seed=seed,
+                      progress=None if as_json else (lambda msg: click.echo(f"bnncc: {msg}", err=True)))
+    write_outputs(res, out_dir)
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+        return
+    print_front(res)
+    click.echo(f"bnncc: wrote {out_dir}/explore.json and {out_dir}/report.html; reproduce a row with "
+               f"`bnncc compile MODEL --config @{out_dir}/explore.json#ID -o DIR`")
 
 
 @main.command()

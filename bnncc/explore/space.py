@@ -1,0 +1,150 @@
+"""The configuration space of ``bnncc explore``: which configurations to evaluate.
+
+A configuration is a small JSON-able dict, everything ``bnncc compile`` needs to
+reproduce it (``--config``):
+
+* MCU: ``{"target": "stm32f407", "mst": "off" | "auto"}``.  A core name in ``--targets``
+  (``cortex-m4``) stands for the core's own target and every board file built on it.
+  The popcount strategy stays the target's own: the analytic estimator's ``[estimate]``
+  table is calibrated for that strategy only (bench/calibrate.py fits one kernel
+  variant), so a swapped strategy would be estimated with the wrong coefficients.
+  ``force`` MST is left out: it rebuilds every layer regardless of the cost model, which
+  is a study setting, not a deployment choice (``auto`` keeps a plan only where the
+  target's model predicts a gain).
+* FPGA: ``{"target": "pynq-z2", "fold": {"1": [16, 4], ...}}`` (op index -> [PE, SIMD],
+  every MVAU layer named).  MST is not explored on FPGAs: the HLS backend and hw_sim's
+  FPGA model have no MST unit, so there is nothing to estimate.
+
+FPGA foldings come from three sources, deduplicated, in this order (so a small budget
+keeps the structured ones): automatic foldings (``fpga.auto_fold``) for a ladder of
+frame rates and for the whole device; balanced foldings (for each reachable cycle count
+II, the per-layer PE/SIMD with the smallest PE*SIMD that meets II: FINN's SetFolding
+rule, one folding per distinct II); then random foldings (per layer a random divisor
+pair, half of them drawn under a random II so they are not hopelessly unbalanced).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from ..errors import BnnccError
+from ..folding import Folding, mvau_layers
+from ..targets import Target, all_targets
+
+MCU_MST = ("off", "auto")
+NOTES = (
+    "MCU: popcount strategy fixed to each target's own (the [estimate] tables are calibrated for it only)",
+    "MCU: MST off/auto; an MST layer is estimated as its plain kernel scaled by the MST pass's predicted "
+    "cycles after/before (report.json's mst record)",
+    "FPGA: MST not explored (no MST unit in the HLS backend, no cost model)",
+)
+AUTO_FPS_STEPS = 6
+
+
+def expand_targets(names) -> list[Target]:
+    """``--targets`` names -> targets; a core name brings its boards along."""
+    every = all_targets()
+    out: dict[str, Target] = {}
+    for name in names:
+        name = name.strip()
+        if not name:
+            continue
+        if name not in every:
+            raise BnnccError(f"unknown target '{name}' (known: {', '.join(sorted(every))})")
+        t = every[name]
+        if t.kind not in ("mcu", "fpga"):
+            raise BnnccError(f"explore needs MCU or FPGA targets; '{name}' is a {t.kind} target")
+        out[name] = t
+        if t.kind == "mcu" and t.source.stem == t.mcu["core"]:   # a core file: add its boards
+            for b in every.values():
+                if b.kind == "mcu" and b.mcu.get("core") == t.mcu["core"]:
+                    out.setdefault(b.name, b)
+    return list(out.values())
+
+
+def mcu_configs(t: Target) -> list[dict]:
+    return [{"target": t.name, "mst": m} for m in MCU_MST]
+
+
+def fold_config(t: Target, fold: Folding) -> dict:
+    return {"target": t.name, "fold": {str(k): [int(p), int(s)] for k, (p, s) in sorted(fold.items())}}
+
+
+def _options(m) -> list[tuple[int, int, int]]:
+    """(cycles, PE*SIMD, PE, SIMD) choices of one layer, all divisor pairs."""
+    return sorted((m.cycles(p, s), p * s, p, s) for p in m.pe_options() for s in m.simd_options())
+
+
+def balanced_fold(layers, ii: int) -> Folding:
+    """Per layer, the smallest PE*SIMD with cycles <= ii (ties: smaller SIMD, as a wide
+    SIMD costs SWU and DWC logic)."""
+    fold = {}
+    for m in layers:
+        ok = [(ps, s, p) for c, ps, p, s in _options(m) if c <= ii]
+        ps, s, p = min(ok) if ok else (0, m.simd_unit, m.mh)
+        fold[m.index] = (p, s)
+    return fold
+
+
+def fpga_folds(graph, t: Target, n: int, seed: int = 0) -> list[tuple[Folding, str]]:
+    """Up to ``n`` distinct complete foldings of ``graph`` for ``t``, each with its origin."""
+    from ..fpga import auto_fold
+
+    layers = mvau_layers(graph)
+    if not layers:
+        return []
+    out: dict[tuple, tuple[Folding, str]] = {}
+
+    def add(fold: Folding, origin: str) -> None:
+        key = tuple(sorted(fold.items()))
+        if key not in out and len(out) < n:
+            out[key] = (dict(fold), origin)
+
+    clock = float(t.fpga["clock_hz"])
+    slowest = max(m.cycles(1, 1) for m in layers)
+    fastest = auto_fold(graph, t)                     # the fastest folding that fits the device
+    add(fastest.fold, "auto_fold (fastest within the device)")
+    lo, hi = clock / slowest, clock / max(1, fastest.estimate.ii)
+    for k in range(AUTO_FPS_STEPS):
+        fps = lo * (hi / lo) ** (k / max(1, AUTO_FPS_STEPS - 1))
+        fr = auto_fold(graph, t, fps=float(f"{fps:.4g}"))
+        add(fr.fold, f"auto_fold fps={float(f'{fps:.4g}'):g}")
+    iis = sorted({c for m in layers for c, *_ in _options(m)}, reverse=True)
+    # a geometric thinning of the reachable IIs when there are more than half the budget
+    room = max(1, n // 2 - len(out))
+    if len(iis) > room:
+        iis = [iis[round(i * (len(iis) - 1) / max(1, room - 1))] for i in range(room)]
+    for ii in iis:
+        add(balanced_fold(layers, ii), f"balanced II<={ii}")
+    rng = random.Random(seed)
+    tries = 0
+    while len(out) < n and tries < 20 * n:
+        tries += 1
+        if tries % 2:
+            fold = {m.index: (rng.choice(m.pe_options()), rng.choice(m.simd_options())) for m in layers}
+            add(fold, "random")
+        else:
+            ii = math.exp(rng.uniform(math.log(max(1, min(iis))), math.log(slowest)))
+            fold = {}
+            for m in layers:
+                ok = [(p, s) for c, _, p, s in _options(m) if c <= ii] or [(m.mh, m.simd_unit)]
+                fold[m.index] = rng.choice(ok)
+            add(fold, f"random II<={ii:.0f}")
+    return list(out.values())
+
+
+def build_space(graphs: dict[str, object], targets: list[Target], budget: int, seed: int = 0) -> list[dict]:
+    """The configurations to evaluate: every MCU configuration, then the rest of
+    ``budget`` shared evenly between the FPGA targets.  Each item: {"config", "origin"}."""
+    items = []
+    for t in targets:
+        if t.kind == "mcu":
+            items += [{"config": c, "origin": "enumerated"} for c in mcu_configs(t)]
+    fpgas = [t for t in targets if t.kind == "fpga"]
+    left = max(0, budget - len(items))
+    for i, t in enumerate(fpgas):
+        share = left // len(fpgas) + (1 if i < left % len(fpgas) else 0)
+        for fold, origin in fpga_folds(graphs[t.name], t, share, seed):
+            items.append({"config": fold_config(t, fold), "origin": origin})
+    return items[:budget] if budget < len(items) else items
