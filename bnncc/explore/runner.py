@@ -139,6 +139,17 @@ def run_dask(model: Model, configs: list[dict], scheduler=None, size: int | None
             client.close()
 
 
+def _dask_workers(scheduler) -> int | None:
+    try:
+        client = dask_client(scheduler)
+        n = sum(client.nthreads().values())
+        if isinstance(scheduler, str):
+            client.close()
+        return n
+    except Exception:  # only a statistic
+        return None
+
+
 def evaluate_all(model: Model, items: list[dict], mode: str = "auto", workers: int | None = None,
                  scheduler=None, cache: DiskCache | None = None) -> tuple[list[dict], dict]:
     """Rows (one per item, in order: id, config, origin, metrics | error, cached) and the
@@ -170,7 +181,13 @@ def evaluate_all(model: Model, items: list[dict], mode: str = "auto", workers: i
     fresh_ids = set(todo)
     rows = [{"id": i, "config": it["config"], "origin": it["origin"], **results[i], "cached": i not in fresh_ids}
             for i, it in enumerate(items)]
-    stats = {"mode": mode, "workers": workers if mode == "pool" else (1 if mode == "inprocess" else None),
+    if mode == "pool":
+        workers = workers or os.cpu_count() or 1
+    elif mode == "dask":
+        workers = _dask_workers(scheduler)
+    else:
+        workers = 1
+    stats = {"mode": mode, "workers": workers,
              "evaluated": len(todo), "cached": len(items) - len(todo), "seconds": seconds,
              "configs_per_s": len(todo) / seconds if todo and seconds > 0 else None}
     return rows, stats

@@ -1,0 +1,171 @@
+"""bnncc explore: the front, constraints, the space, executors giving identical fronts,
+the cache, --config round trips, and the exact re-check within the stated error."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bnncc.cli import main
+from bnncc.errors import BnnccError
+from bnncc.explore import pareto, runner, space
+from bnncc.explore.evaluate import Model, compile_args, evaluate, lowered_graph
+from bnncc.folding import check_fold
+from bnncc.targets import load_target
+from conftest import MODELS
+
+
+def _row(i, lat, en, fits=True, **extra):
+    return {"id": i, "config": {"target": "x"}, "metrics": {"latency_ms": lat, "energy_uj": en, "fits": fits,
+                                                             **extra}}
+
+
+# --- pareto: pure --------------------------------------------------------------------
+
+def test_front_keeps_non_dominated_collapses_ties_and_drops_misfits():
+    rows = [_row(0, 1, 5), _row(1, 2, 2), _row(2, 3, 3), _row(3, 1, 5), _row(4, 0.5, 9, fits=False),
+            _row(5, 4, 1), _row(6, 2, 4)]
+    fr = pareto.front(rows, ["latency", "energy"])
+    assert [r["id"] for r in fr] == [0, 1, 5]
+    assert fr[0]["ties"] == [3]
+    # one objective: the minimum only
+    assert [r["id"] for r in pareto.front(rows, ["energy"])] == [5]
+    # fps is maximised
+    rows = [_row(0, 1, 1, fps=10), _row(1, 1, 1, fps=20)]
+    assert [r["id"] for r in pareto.front(rows, ["latency", "fps"])] == [1]
+
+
+def test_objective_a_row_lacks_keeps_it_off_and_constraints_skip_missing_metrics():
+    rows = [_row(0, 1, 1, luts=100), _row(1, 0.1, 0.1, flash_bytes=10)]
+    assert [r["id"] for r in pareto.front(rows, ["latency", "luts"])] == [0]
+    c = pareto.parse_constraint("luts<=50")
+    assert [r["id"] for r in pareto.front(rows, ["latency", "energy"], [c])] == [1]
+
+
+@pytest.mark.parametrize("text,metric,op,value", [
+    ("ram<=192KB", "ram", "<=", 192 * 1024), ("luts<=50k", "luts", "<=", 50000), ("fps>=1000", "fps", ">=", 1000),
+    ("latency<2ms", "latency", "<", 2.0), ("latency<=250us", "latency", "<=", 0.25),
+    ("energy <= 5 mJ", "energy", "<=", 5000.0), ("flash<=1MB", "flash", "<=", 1024 ** 2)])
+def test_constraints_parse_with_units(text, metric, op, value):
+    c = pareto.parse_constraint(text)
+    assert (c.metric, c.op) == (metric, op) and c.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["ram<=192parsecs", "speed>=3", "luts=<5", "fps>=1000KB"])
+def test_bad_constraints_are_refused(text):
+    with pytest.raises(BnnccError):
+        pareto.parse_constraint(text)
+
+
+# --- the space -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tfc(shared):
+    return Model.from_path(shared / MODELS["qonnx_tfc_w1a1"])
+
+
+def test_fpga_folds_are_valid_distinct_and_include_auto_fold(tfc):
+    t = load_target("pynq-z2")
+    g = lowered_graph(tfc, t)
+    folds = space.fpga_folds(g, t, 60, seed=1)
+    assert len(folds) == 60
+    assert len({tuple(sorted(f.items())) for f, _ in folds}) == 60
+    for f, _ in folds:
+        assert check_fold(g, f) == f          # complete and every PE/SIMD divides its layer
+    assert folds[0][1].startswith("auto_fold")
+    assert {o.split()[0] for _, o in folds} >= {"auto_fold", "balanced", "random"}
+
+
+def test_core_names_bring_their_boards():
+    names = [t.name for t in space.expand_targets(["cortex-m4", "pynq-z2"])]
+    assert names[:1] == ["cortex-m4"] and {"stm32f407", "nrf52840", "stm32l4r5", "pynq-z2"} <= set(names)
+    assert [t.name for t in space.expand_targets(["stm32f746"])] == ["stm32f746"]
+    with pytest.raises(BnnccError):
+        space.expand_targets(["host"])
+
+
+def test_fpga_configuration_with_mst_or_bad_fold_is_an_error_row(tfc):
+    assert "MST" in evaluate(tfc, {"target": "pynq-z2", "fold": {}, "mst": "force"})["error"]
+    assert "does not divide" in evaluate(tfc, {"target": "pynq-z2", "fold": {"1": [3, 1]}})["error"]
+
+
+# --- executors and cache ---------------------------------------------------------------
+
+def _items(tfc, n=48):
+    t = load_target("pynq-z2")
+    return space.build_space({"pynq-z2": lowered_graph(tfc, t)}, [t], n)
+
+
+def _front_ids(rows):
+    return [(r["id"], r["metrics"]) for r in pareto.front(rows, ["latency", "energy", "luts"])]
+
+
+def test_process_pool_and_cache_give_the_in_process_rows(tfc, tmp_path):
+    items = _items(tfc)
+    base, st = runner.evaluate_all(tfc, items, mode="inprocess")
+    assert st["evaluated"] == len(items) and all("metrics" in r for r in base)
+    pool, _ = runner.evaluate_all(tfc, items, mode="pool", workers=2)
+    assert pool == base
+    cache = runner.DiskCache(tmp_path / "cache", "digest")
+    first, _ = runner.evaluate_all(tfc, items, mode="inprocess", cache=cache)
+    again, st = runner.evaluate_all(tfc, items, mode="inprocess", cache=runner.DiskCache(tmp_path / "cache", "digest"))
+    assert st["cached"] == len(items) and st["evaluated"] == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "cached"} for r in rows]  # noqa: E731
+    assert strip(again) == strip(first) == strip(base)
+    # another code digest (a new bnncc or a changed target file) misses
+    _, st = runner.evaluate_all(tfc, items[:3], mode="inprocess", cache=runner.DiskCache(tmp_path / "cache", "other"))
+    assert st["evaluated"] == 3
+
+
+def test_dask_local_cluster_gives_the_in_process_front(tfc):
+    distributed = pytest.importorskip("distributed")
+    items = _items(tfc)
+    base, _ = runner.evaluate_all(tfc, items, mode="inprocess")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        rows, st = runner.evaluate_all(tfc, items, mode="dask", scheduler=client)
+    assert st["mode"] == "dask" and st["workers"] == 2
+    assert _front_ids(rows) == _front_ids(base)
+    assert rows == base
+
+
+# --- the whole command ---------------------------------------------------------------
+
+def test_explore_fpga_front_recheck_and_compile_config(shared, tmp_path):
+    model = str(shared / MODELS["qonnx_tfc_w1a1"])
+    out = tmp_path / "ex"
+    res = CliRunner().invoke(main, ["explore", model, "--targets", "pynq-z2", "--budget", "40", "--recheck", "2",
+                                    "--objective", "latency,luts", "--constraint", "luts<=30k", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Pareto front over latency, luts" in res.output
+    doc = json.loads((out / "explore.json").read_text())
+    assert len(doc["rows"]) == 40 and doc["front"]
+    for i in doc["front"]:
+        assert doc["rows"][i]["metrics"]["luts"] <= 30000
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "<script" not in html
+    assert len(doc["recheck"]) == 2
+    for c in doc["recheck"]:
+        assert c["within_stated"], c
+        assert c["estimate"]["ii_cycles"] == c["exact"]["ii_cycles"]       # the stated error: exact
+        assert c["estimate"]["cycles"] >= c["exact"]["cycles"]             # the latency bound holds
+        assert abs(c["error"]["luts"]) < 0.10                              # FIFO resizing only
+    # a row reproduced by compile --config
+    row = doc["front"][0]
+    assert compile_args(f"@{out}/explore.json#{row}")[0] == "pynq-z2"
+    res = CliRunner().invoke(main, ["compile", model, "--config", f"@{out}/explore.json#{row}", "-o",
+                                    str(tmp_path / "lib")])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "lib" / "report.json").read_text())
+    assert rep["fold"] == doc["rows"][row]["config"]["fold"]
+    res = CliRunner().invoke(main, ["compile", model, "--config", f"@{out}/explore.json#999", "-o",
+                                    str(tmp_path / "lib2")])
+    assert res.exit_code == 2 and "no row 999" in res.output
+
+
+def test_compile_config_refuses_conflicting_options(shared, tmp_path):
+    model = str(shared / MODELS["qonnx_tfc_w1a1"])
+    res = CliRunner().invoke(main, ["compile", model, "--config", '{"target": "pynq-z2", "fold": {}}',
+                                    "--target", "cortex-m4", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--config sets the target" in res.output
+    assert compile_args('{"target": "stm32f407", "mst": "auto"}') == ("stm32f407", None, "auto", None)
