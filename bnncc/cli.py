@@ -404,7 +404,8 @@ def bench(models, quick, n, no_kernels, as_json):
 def explore(model, target_names, objectives, constraints, budget, recheck_k, scheduler, workers, executor,
             cache_dir, seed, as_json, out_dir):
     """Search targets, boards, FPGA foldings and MST settings with the analytic
-    estimators; print the Pareto front and re-check its best rows on the exact path."""
+    estimators; print the Pareto front and re-check its best rows on the exact path
+    (exit code 1 if a re-check is outside the estimator's stated error or fails)."""
     from .explore import explore as run_explore
     from .explore.html import print_front, write_outputs
 
@@ -415,10 +416,11 @@ def explore(model, target_names, objectives, constraints, budget, recheck_k, sch
     write_outputs(res, out_dir)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
-        return
-    print_front(res)
-    click.echo(f"bnncc: wrote {out_dir}/explore.json and {out_dir}/report.html; reproduce a row with "
-               f"`bnncc compile MODEL --config @{out_dir}/explore.json#ID -o DIR`")
+    else:
+        print_front(res)
+        click.echo(f"bnncc: wrote {out_dir}/explore.json and {out_dir}/report.html; reproduce a row with "
+                   f"`bnncc compile MODEL --config @{out_dir}/explore.json#ID -o DIR`")
+    sys.exit(0 if all(c.get("within_stated") for c in res["recheck"]) else 1)
 
 
 @main.command()

@@ -149,7 +149,6 @@ def test_explore_fpga_front_recheck_and_compile_config(shared, tmp_path):
         assert c["within_stated"], c
         assert c["estimate"]["ii_cycles"] == c["exact"]["ii_cycles"]       # the stated error: exact
         assert c["estimate"]["cycles"] >= c["exact"]["cycles"]             # the latency bound holds
-        assert abs(c["error"]["luts"]) < 0.10                              # FIFO resizing only
     # a row reproduced by compile --config
     row = doc["front"][0]
     assert compile_args(f"@{out}/explore.json#{row}")[0] == "pynq-z2"

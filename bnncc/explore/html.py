@@ -68,7 +68,7 @@ def print_front(res: dict) -> None:
         for c in res["recheck"]:
             r = rows[c["id"]]
             if "exact" not in c:
-                t2.add_row(str(c["id"]), r["config"]["target"], c["why"], "failed: " + c["error"], "", "", "", "", "")
+                t2.add_row(str(c["id"]), r["config"]["target"], c["why"], "failed: " + c["failed"], "", "", "", "", "")
                 continue
             first = True
             for key in ("cycles", "ii_cycles", "luts", "energy_uj", "flash_bytes"):

@@ -269,7 +269,7 @@ def explore(model_path, targets, budget: int = 200, objectives=("latency", "ener
         except BnnccError as exc:
             from ..errors import first_line
 
-            checks.append({"id": row["id"], "why": why, "error": first_line(exc)})
+            checks.append({"id": row["id"], "why": why, "config": row["config"], "failed": first_line(exc)})
             continue
         ok, text = agrees(row["metrics"]["kind"], row["metrics"], exact)
         checks.append({"id": row["id"], "why": why, "config": row["config"], "estimate": row["metrics"],
