@@ -392,7 +392,7 @@ def bench(models, quick, n, no_kernels, as_json):
               help="Re-check the front's best K on the exact path (ISS / dataflow simulation); 0: none.")
 @click.option("--scheduler", default=None, metavar="ADDR",
               help="A dask.distributed scheduler (tcp://host:port; default $DASK_SCHEDULER_ADDRESS).")
-@click.option("--workers", type=int, default=None, help="Process-pool workers (default: the CPU count).")
+@click.option("--workers", type=int, default=None, help="Process-pool workers (default: the CPU count); given, auto uses the pool.")
 @click.option("--executor", type=click.Choice(["auto", "inprocess", "pool", "dask"]), default="auto",
               show_default=True, help="auto: in-process for small sweeps, a process pool for large, dask with --scheduler.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,

@@ -168,3 +168,43 @@ def test_compile_config_refuses_conflicting_options(shared, tmp_path):
                                     "--target", "cortex-m4", "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "--config sets the target" in res.output
     assert compile_args('{"target": "stm32f407", "mst": "auto"}') == ("stm32f407", None, "auto", None)
+
+
+# --- MCU (needs the core's calibrated [estimate] table) --------------------------------
+
+def _needs_estimate(name):
+    if not load_target(name).extra.get("estimate"):
+        pytest.skip(f"{name} has no [estimate] table")
+
+
+def test_mcu_boards_share_cycles_and_mst_is_scaled_by_the_pass_prediction(tfc):
+    _needs_estimate("cortex-m4")
+    off = evaluate(tfc, {"target": "cortex-m4", "mst": "off"})["metrics"]
+    board = evaluate(tfc, {"target": "stm32f407", "mst": "off"})["metrics"]
+    assert board["cycles"] == pytest.approx(off["cycles"])            # same core, same table
+    assert board["latency_ms"] == pytest.approx(off["latency_ms"] * 25e6 / 168e6)
+    # TFC has no clustered rows: auto keeps no plan, so it ties with off
+    auto = evaluate(tfc, {"target": "cortex-m4", "mst": "auto"})["metrics"]
+    assert auto["mst_layers"] == 0 and auto["cycles"] == off["cycles"]
+    # force: every binary layer scaled by predicted after/before (> 1 on TFC: no gain)
+    force = evaluate(tfc, {"target": "cortex-m4", "mst": "force"})["metrics"]
+    assert force["mst_layers"] == 4 and force["cycles"] > off["cycles"] and force["flash_bytes"] > off["flash_bytes"]
+
+
+def test_done_when_tfc_on_cortex_m4_and_pynq_z2(shared, tmp_path):
+    """The issue's command: a front, and every re-check within the stated error
+    (MCU: ISS cycles +-15 %; FPGA: II exact, latency bound)."""
+    _needs_estimate("cortex-m4")
+    out = tmp_path / "ex"
+    res = CliRunner().invoke(main, ["explore", str(shared / MODELS["qonnx_tfc_w1a1"]), "--targets",
+                                    "cortex-m4,pynq-z2", "--budget", "200", "--out", str(out)])
+    doc = json.loads((out / "explore.json").read_text())
+    assert "Pareto front over latency, energy" in res.output
+    assert len(doc["rows"]) == 200 and doc["front"]
+    kinds = {c["estimate"]["kind"] for c in doc["recheck"] if "estimate" in c}
+    assert kinds == {"mcu", "fpga"}, doc["recheck"]
+    for c in doc["recheck"]:
+        assert c.get("within_stated"), c
+        if c["estimate"]["kind"] == "mcu":
+            assert c["exact"]["outputs_match"]
+    assert res.exit_code == 0, res.output

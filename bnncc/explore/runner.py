@@ -166,7 +166,8 @@ def evaluate_all(model: Model, items: list[dict], mode: str = "auto", workers: i
             results[i] = cache.get(keys[i])
     todo = [i for i, r in enumerate(results) if r is None]
     if mode == "auto":
-        mode = "dask" if scheduler is not None else ("pool" if len(todo) > AUTO_POOL_ABOVE else "inprocess")
+        mode = "dask" if scheduler is not None else (
+            "pool" if workers is not None or len(todo) > AUTO_POOL_ABOVE else "inprocess")
     run = {"inprocess": run_inprocess, "pool": run_pool, "dask": run_dask}.get(mode)
     if run is None:
         raise BnnccError(f"unknown executor '{mode}' (inprocess, pool, dask)")
