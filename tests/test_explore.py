@@ -201,6 +201,7 @@ def test_done_when_tfc_on_cortex_m4_and_pynq_z2(shared, tmp_path):
     doc = json.loads((out / "explore.json").read_text())
     assert "Pareto front over latency, energy" in res.output
     assert len(doc["rows"]) == 200 and doc["front"]
+    assert {"cortex-m4", "stm32f407", "nrf52840", "stm32l4r5", "pynq-z2"} == set(doc["best_per_target"])
     kinds = {c["estimate"]["kind"] for c in doc["recheck"] if "estimate" in c}
     assert kinds == {"mcu", "fpga"}, doc["recheck"]
     for c in doc["recheck"]:

@@ -37,6 +37,8 @@ from ..errors import BnnccError
 from ..targets import Target, load_target
 
 MCU_STATED_ERROR = 0.15
+MCU_STATED = ("cycles within +-15% of the ISS; RAM an upper bound (the [estimate] table's ram_base is the largest "
+              "firmware RAM beyond the arena over the calibration networks)")
 FPGA_STATED = "II exact (cycles: FINN formulas vs the dataflow simulation); latency: critical-path sum, an upper bound"
 
 

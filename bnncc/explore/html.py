@@ -61,6 +61,15 @@ def print_front(res: dict) -> None:
         table.add_row(str(i), r["config"]["target"], config_text(r["config"]) + tie, r["origin"],
                       *(_fmt(m.get(k), k) for k, _ in COLUMNS))
     Console(width=160).print(table)
+    best = res.get("best_per_target", {})
+    if best:
+        t3 = Table(title=f"best feasible configuration per target by {res['objectives'][0]}")
+        for col in ("#", "target", "configuration") + tuple(c for _, c in COLUMNS):
+            t3.add_column(col, justify="left" if col in ("target", "configuration") else "right", overflow="fold")
+        for name, i in best.items():
+            r = rows[i]
+            t3.add_row(str(i), name, config_text(r["config"]), *(_fmt(r["metrics"].get(k), k) for k, _ in COLUMNS))
+        Console(width=160).print(t3)
     if res["recheck"]:
         t2 = Table(title="re-check on the exact path (estimate vs exact; error = estimate / exact - 1)")
         for col in ("#", "target", "why", "exact path", "metric", "estimate", "exact", "error", "within stated"):
@@ -71,7 +80,7 @@ def print_front(res: dict) -> None:
                 t2.add_row(str(c["id"]), r["config"]["target"], c["why"], "failed: " + c["failed"], "", "", "", "", "")
                 continue
             first = True
-            for key in ("cycles", "ii_cycles", "luts", "energy_uj", "flash_bytes"):
+            for key in ("cycles", "ii_cycles", "luts", "energy_uj", "flash_bytes", "ram_bytes"):
                 if key not in c["error"]:
                     continue
                 t2.add_row(str(c["id"]) if first else "", r["config"]["target"] if first else "",

@@ -235,12 +235,28 @@ def pick_recheck(rows: list[dict], front_rows: list[dict], k: int, objectives: l
     return picks
 
 
+def best_per_target(rows: list[dict], objective: str, constraints) -> dict[str, int]:
+    """Per target, the id of the best feasible row by one objective (context for a front
+    that one kind of target dominates)."""
+    from .pareto import METRICS, feasible
+
+    key, sense = METRICS[objective][:2]
+    best: dict[str, dict] = {}
+    for r in rows:
+        if "metrics" not in r or r["metrics"].get(key) is None or not feasible(r, constraints):
+            continue
+        t = r["config"]["target"]
+        if t not in best or sense * r["metrics"][key] < sense * best[t]["metrics"][key]:
+            best[t] = r
+    return {t: r["id"] for t, r in best.items()}
+
+
 def explore(model_path, targets, budget: int = 200, objectives=("latency", "energy"), constraints=(),
             recheck_k: int = 3, mode: str = "auto", workers: int | None = None, scheduler=None,
             cache_dir=None, seed: int = 0, recheck_inputs: int = 4, progress=None) -> dict:
     """The explore.json record: every evaluated row, the front, the re-checks."""
     from . import space
-    from .evaluate import FPGA_STATED, MCU_STATED_ERROR, lowered_graph, recheck
+    from .evaluate import FPGA_STATED, MCU_STATED, lowered_graph, recheck
     from .pareto import front, objective_names, parse_constraint
 
     say = progress or (lambda msg: None)
@@ -283,11 +299,12 @@ def explore(model_path, targets, budget: int = 200, objectives=("latency", "ener
         "model": str(model_path), "model_sha256": model.sha256, "bnncc_version": __version__,
         "code_digest": digest, "targets": [t.name for t in ts], "budget": budget, "seed": seed,
         "objectives": objectives, "constraints": [c.text for c in cons],
-        "stated_error": {"mcu": f"cycles within +-{MCU_STATED_ERROR:.0%} of the ISS", "fpga": FPGA_STATED},
+        "stated_error": {"mcu": MCU_STATED, "fpga": FPGA_STATED},
         "notes": list(space.NOTES) + [f"{n} configurations not evaluated: {e}" for e, n in errors],
         "stats": {**stats, **({"cache_hits": cache.hits, "cache_misses": cache.misses} if cache else {})},
         "rows": rows,
         "front": [r["id"] for r in fr],
+        "best_per_target": best_per_target(rows, objectives[0], cons),
         "ties": {str(r["id"]): r["ties"] for r in fr if r["ties"]},
         "recheck": checks,
     }
