@@ -12,7 +12,9 @@ once); and the disk cache (a second run reading every result back).  Every execu
 must return the in-process rows exactly (the run aborts otherwise).
 
 Model default: the shared TFC (../shared or $BNNCC_SHARED).  The machine's load is
-printed with the figures: on a shared 2-core machine they move with it.
+printed with the figures, and for in-process and the pool the CPU seconds spent (this
+process and the reaped workers): CPU s / wall s is how many cores the run actually got,
+which on a shared machine can be fewer than ``--workers``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -59,19 +62,27 @@ def main() -> None:
           f"on {os.cpu_count()} CPUs")
     results = {}
 
-    def record(name, rows, st, base=None):
+    def cpu() -> float:
+        """CPU seconds of this process and its reaped children (pool workers)."""
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    def record(name, rows, st, base=None, cpu_s=None):
         if base is not None:
             strip = lambda rs: [{k: v for k, v in r.items() if k != "cached"} for r in rs]  # noqa: E731
             if strip(rows) != strip(base):
                 sys.exit(f"{name}: rows differ from the in-process run")
         results[name] = {"seconds": st["seconds"], "configs_per_s": len(items) / st["seconds"],
-                         "workers": st["workers"]}
-        print(f"{name:28s} {st['seconds']:7.2f} s  {len(items) / st['seconds']:9,.0f} configurations/s")
+                         "workers": st["workers"], "cpu_seconds": cpu_s}
+        used = f"  ({cpu_s:.2f} CPU s: {cpu_s / st['seconds']:.2f} cores busy)" if cpu_s is not None else ""
+        print(f"{name:30s} {st['seconds']:7.2f} s  {len(items) / st['seconds']:9,.0f} configurations/s{used}")
 
+    c0 = cpu()
     base, st = runner.evaluate_all(model, items, mode="inprocess")
-    record("in-process", base, st)
+    record("in-process", base, st, cpu_s=cpu() - c0)
+    c0 = cpu()
     rows, st = runner.evaluate_all(model, items, mode="pool", workers=a.workers)
-    record(f"process pool ({a.workers} workers)", rows, st, base)
+    record(f"process pool ({a.workers} workers)", rows, st, base, cpu_s=cpu() - c0)
     if not a.no_dask:
         try:
             from distributed import Client, LocalCluster

@@ -124,6 +124,8 @@ def test_dask_local_cluster_gives_the_in_process_front(tfc):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         rows, st = runner.evaluate_all(tfc, items, mode="dask", scheduler=client)
+        again, _ = runner.evaluate_all(tfc, items, mode="dask", scheduler=client)   # the model scattered again
+    assert again == rows
     assert st["mode"] == "dask" and st["workers"] == 2
     assert _front_ids(rows) == _front_ids(base)
     assert rows == base
