@@ -37,8 +37,8 @@ from ..errors import BnnccError
 from ..targets import Target, load_target
 
 MCU_STATED_ERROR = 0.15
-MCU_STATED = ("cycles within +-15% of the ISS; RAM an upper bound (the [estimate] table's ram_base is the largest "
-              "firmware RAM beyond the arena over the calibration networks)")
+MCU_STATED = ("cycles within +-15% of the ISS (shared models; most random networks); RAM: arena + I/O buffers + "
+              "run lists + the largest fixed part seen in calibration (an upper bound by a few bytes)")
 FPGA_STATED = "II exact (cycles: FINN formulas vs the dataflow simulation); latency: critical-path sum, an upper bound"
 
 
