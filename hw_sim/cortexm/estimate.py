@@ -14,7 +14,9 @@ Harley-Seal, 2 for USADA8 pairs, 1 for per-word SWAR/builtin), so a dense layer 
 tail * (n_words % B))``.  A convolution feeds whole in-map kernel rows (``KW * wpp``
 words) where the window row lies inside the map, single taps (``wpp`` words) at the
 edges; the estimator walks the output positions to count feeds, blocks and tail words
-exactly.  Data-dependent branches (threshold stores, argmax) enter with their mean.
+exactly.  Data-dependent costs (argmax updates) enter with their mean.  Where GCC's
+specialisation departs from these loop counts (padded 1x1 convolutions, 2-pixel maps)
+the model is least accurate (see tests/test_estimate.py).
 
 The coefficients are calibrated per target by least squares (non-negative) on
 per-layer cycles measured by the instruction-set simulator over a set of networks
