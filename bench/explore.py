@@ -33,14 +33,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bnncc.explore import runner, space  # noqa: E402
+from bnncc.resources import shared_dir  # noqa: E402
 from bnncc.explore.evaluate import Model, lowered_graph  # noqa: E402
 
 
 def _default_model() -> Path:
-    for cand in (os.environ.get("BNNCC_SHARED"), REPO.parent / "shared", "/work/shared"):
-        if cand and (Path(cand) / "models").is_dir():
-            return Path(cand) / "models/qonnx_tfc_w1a1/TFC_1W1A.onnx"
-    sys.exit("no model given and ../shared is absent")
+    sh = shared_dir()
+    if sh is None:
+        sys.exit("no model given and ../shared is absent (or set BNNCC_SHARED)")
+    return sh / "models/qonnx_tfc_w1a1/TFC_1W1A.onnx"
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -39,17 +38,17 @@ if str(REPO) not in sys.path:
 
 from bnncc.api import load_inputs  # noqa: E402
 from bnncc.mcu import simulate  # noqa: E402
+from bnncc.resources import shared_dir  # noqa: E402
 from bnncc.targets import load_target  # noqa: E402
 
 QONNX = "qonnx.custom_op.general"
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("BNNCC_SHARED")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared", Path("/work/shared")]:
-        if (p / "models").is_dir():
-            return p
-    raise SystemExit("bench/mst.py: no shared models (set BNNCC_SHARED)")
+def shared() -> Path:
+    sh = shared_dir()
+    if sh is None:
+        raise SystemExit("bench/mst.py: no shared models (../shared, or set BNNCC_SHARED)")
+    return sh
 
 
 # ---- synthetic models --------------------------------------------------------------------
@@ -194,7 +193,6 @@ def train_digits(workdir: Path, quick: bool):
 def calibrate(quick: bool) -> None:
     """Least squares for the per-layer ISS cycles of synthetic dense layers:
     off: N row + N R word;  force: layer + roots (row + R word) + children child + entries entry."""
-    from bnncc.api import random_inputs  # noqa: F401  (the models' random inputs come from simulate)
 
     rng = np.random.default_rng(1)
     rows_b, y_b, rows_t, y_t = [], [], [], []
@@ -233,7 +231,7 @@ def main(argv=None) -> int:
         return 0
     n = 2 if args.quick else 8
     out = {}
-    sh = shared_dir()
+    sh = shared()
     for name, rel in (("finn_tfc_w1a1", "models/finn_tfc_w1a1/model.onnx"),
                       ("qonnx_tfc_w1a1", "models/qonnx_tfc_w1a1/TFC_1W1A.onnx")):
         x, _ = load_inputs(sh / "golden" / f"{name}_mnist100.npz")

@@ -18,23 +18,20 @@ Every command is printed before it runs; the script stops at the first failure (
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from bnncc.resources import shared_dir
+
 EXAMPLES = Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
 
 
 def default_shared() -> Path:
-    for cand in ([Path(os.environ["BNNCC_SHARED"])] if os.environ.get("BNNCC_SHARED") else []) + \
-                [REPO.parent / "shared", Path("/work/shared")]:
-        if (cand / "models").is_dir():
-            return cand
-    return REPO.parent / "shared"
+    return shared_dir() or REPO.parent / "shared"
 
 
 def run(cmd: list, shown: str | None = None, ok_codes=(0,), capture=False, echo=True) -> subprocess.CompletedProcess:

@@ -1,27 +1,19 @@
 """Shared fixtures: paths to the shared models (skipped cleanly when absent).
 
 The shared folder is ``$BNNCC_SHARED`` when set, else ``../shared`` next to the
-repository (the main checkout's layout), else ``/work/shared`` (git worktrees elsewhere).
+repository (``bnncc.resources.shared_dir``; git worktrees elsewhere set BNNCC_SHARED).
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
+from bnncc.resources import shared_dir
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _shared() -> Path:
-    if os.environ.get("BNNCC_SHARED"):
-        return Path(os.environ["BNNCC_SHARED"])
-    for cand in (REPO.parent / "shared", Path("/work/shared")):
-        if (cand / "models").is_dir():
-            return cand
-    return REPO.parent / "shared"
-
-
-SHARED = _shared()
+SHARED = shared_dir() or REPO.parent / "shared"
 
 MODELS = {
     "qonnx_tfc_w1a1": "models/qonnx_tfc_w1a1/TFC_1W1A.onnx",

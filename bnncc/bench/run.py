@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from .. import progress
 from ..errors import BnnccError
+from ..resources import shared_dir
 from ..targets import load_target
 from . import kernels
 from .models import bench_models
@@ -30,13 +30,6 @@ SHARED_MODELS = {  # name -> (model, golden inputs relative to the shared folder
                              "golden/qonnx_tfc_w1a1_clean_mnist_strat100.npz"),
     "finn_tfc_w1a1": ("models/finn_tfc_w1a1/model.onnx", "golden/finn_tfc_w1a1_mnist_strat100.npz"),
 }
-
-
-def shared_dir() -> Path | None:
-    """$BNNCC_SHARED, else ``shared`` beside the repository, else /work/shared."""
-    cands = [Path(os.environ["BNNCC_SHARED"])] if os.environ.get("BNNCC_SHARED") else []
-    cands += [Path(__file__).resolve().parents[3] / "shared", Path("/work/shared")]
-    return next((c for c in cands if (c / "models").is_dir()), None)
 
 
 def tvm_summary(rows: list[dict]) -> dict:
