@@ -20,16 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from .. import mcu, progress
 from ..api import compile_model, write_tree
+from ..backends import render_files
 from ..backends.c.emit import _float_lit, _int_lit, c_comment
 from ..errors import BnnccError
 from ..ir import ops as O
 from ..reference import run_reference
-from ..resources import templates_dir
 from ..targets import Target
 
 VARIANTS = ("float32", "int8")
@@ -139,24 +138,13 @@ def baseline_context(g, variant: str, prefix: str = "model") -> dict:
                              for b in buffers)}
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-
 def render_baseline(g, target: Target, variant: str) -> dict[str, str]:
     """A firmware folder like bnncc's MCU output (same harness), with the baseline's
     model.c/model.h."""
     ctx = baseline_context(g, variant)
-    env = _env()
-    ctx_fw = {**ctx, "target": target, "mcu": target.mcu}
-    files = {"model.h": env.get_template("bench/model.h.j2").render(**ctx_fw),
-             "model.c": env.get_template("bench/mlp.c.j2").render(**ctx_fw)}
-    for out, tpl in CORTEXM_FILES.items():
-        files[out] = (env.get_template(tpl).render(**ctx_fw) if tpl.endswith(".j2")
-                      else (templates_dir() / tpl).read_text(encoding="utf-8"))
-    files["report.json"] = json.dumps({"totals": {"const_bytes": ctx["const_bytes"], "arena_bytes": ctx["ram_bytes"]}})
-    return files
+    report = {"totals": {"const_bytes": ctx["const_bytes"], "arena_bytes": ctx["ram_bytes"]}}
+    return render_files({"model.h": "bench/model.h.j2", "model.c": "bench/mlp.c.j2", **CORTEXM_FILES},
+                        {**ctx, "target": target, "mcu": target.mcu, "report": report})
 
 
 def _run(files, target, x, out_dtype, out_size, work: Path, name: str):

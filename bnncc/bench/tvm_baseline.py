@@ -15,9 +15,9 @@ import json
 import subprocess
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
+from ..backends import code_env
 from ..backends.c.emit import _float_lit, c_comment
 from ..errors import BnnccError
 from ..ir import ops as O
@@ -205,8 +205,7 @@ def compile_tvm(g, target: Target, out_dir: Path, prefix: str = "model") -> dict
            "max_args": max(len(c["args"]) for c in calls), "workspace_bytes": WORKSPACE_BYTES, "variant": "TVM float32", "input_size": int(np.prod(in_shape)),
            "output_size": out_t.numel, "output_ctype": out_t.dtype.c_type, "target": target, "mcu": target.mcu}
     del out_var
-    jenv = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    jenv = code_env()
     files = {"model.h": jenv.get_template("bench/model.h.j2").render(**ctx),
              "model.c": jenv.get_template("bench/tvm_model.c.j2").render(**ctx)}
     for out, tpl in {"firmware/main.c": "cortexm/main.c.j2", "firmware/startup.c": "cortexm/startup.c.j2",

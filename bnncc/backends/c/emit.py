@@ -8,12 +8,10 @@ from a template or from formatting a number.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from ...errors import BnnccError
@@ -21,7 +19,7 @@ from ...ir import ops as O
 from ...ir.graph import Graph, conv_out_hw, mst_depths
 from ...ir.types import DType
 from ...passes.pack_bits import pack
-from ...resources import templates_dir
+from .. import render_files
 from ...targets import Target
 from .memory import plan
 
@@ -361,14 +359,5 @@ MCU_FILES = {  # a semihosting test firmware for the board, beside the library
 
 def render(g: Graph, target: Target, prefix: str = "model") -> dict[str, str]:
     """All output files as {relative path: text}."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     ctx = build_context(g, target, c_ident(prefix))
-    files = {}
-    for out, tpl in {**FILES, **(MCU_FILES if target.kind == "mcu" else HOST_FILES)}.items():
-        if tpl.endswith(".j2"):
-            files[out] = env.get_template(tpl).render(**ctx)
-        else:
-            files[out] = (templates_dir() / tpl).read_text(encoding="utf-8")
-    files["report.json"] = json.dumps(ctx["report"], indent=2, sort_keys=True) + "\n"
-    return files
+    return render_files({**FILES, **(MCU_FILES if target.kind == "mcu" else HOST_FILES)}, ctx)

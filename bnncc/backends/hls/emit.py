@@ -26,11 +26,9 @@ semantics are the IR interpreter's (``bnncc.ir.interp``), bit for bit.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
-import jinja2
 import numpy as np
 
 from ...errors import BnnccError
@@ -38,7 +36,7 @@ from ...folding import Folding, check_fold, mvau_layers
 from ...ir import ops as O
 from ...ir.graph import Graph, conv_out_hw
 from ...ir.types import DType
-from ...resources import templates_dir
+from .. import render_files
 from ...targets import Target
 from ..c.emit import I32_MIN, c_comment, c_ident
 
@@ -468,14 +466,4 @@ def render(g: Graph, target: Target, prefix: str = "model", fold: Folding | None
     if planned:
         raise BnnccError(f"the HLS backend does not evaluate MST plans yet (layer '{planned[0]}'); "
                          "compile FPGA targets with --mst off")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    ctx = build_context(g, target, c_ident(prefix), fold)
-    files = {}
-    for out, tpl in FILES.items():
-        if tpl.endswith(".j2"):
-            files[out] = env.get_template(tpl).render(**ctx)
-        else:
-            files[out] = (templates_dir() / tpl).read_text(encoding="utf-8")
-    files["report.json"] = json.dumps(ctx["report"], indent=2, sort_keys=True) + "\n"
-    return files
+    return render_files(FILES, build_context(g, target, c_ident(prefix), fold))
