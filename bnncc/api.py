@@ -18,7 +18,7 @@ from .backends.hls.emit import render as render_hls
 from .compiler import lower
 from .errors import BnnccError
 from .folding import parse_fold
-from .hls_csim import build_csim, run_csim
+from .hls_csim import build_csim
 from .ir import ops as O
 from .reference import graph_input_name, run_reference
 from .report import render_html
@@ -114,12 +114,15 @@ def build(out_dir: Path, target: Target, extra_flags=()) -> Path:
     return exe
 
 
-def run_harness(exe: Path, inputs: np.ndarray, out_dtype, out_size: int, workdir: Path) -> np.ndarray:
+def run_harness(exe: Path, inputs: np.ndarray, out_dtype, out_size: int, workdir: Path,
+                what: str = "the generated program") -> np.ndarray:
+    """Run a file-driven harness (the C library's, or the HLS C-simulation's testbench):
+    float32 inputs.bin in, outputs.bin out."""
     fin, fout = workdir / "inputs.bin", workdir / "outputs.bin"
     np.ascontiguousarray(inputs, dtype=np.float32).tofile(fin)
     res = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
     if res.returncode != 0:
-        raise BnnccError(f"the generated program failed (exit {res.returncode}): {res.stderr.strip()[:300]}")
+        raise BnnccError(f"{what} failed (exit {res.returncode}): {res.stderr.strip()[:300]}")
     return np.fromfile(fout, dtype=out_dtype).reshape(len(inputs), out_size)
 
 
@@ -197,7 +200,8 @@ def run_and_compare(model, target="host", inputs=None, n: int = 16, seed: int = 
             fw = mcu.build_firmware(lib, t)
             got, sim = mcu.run_firmware(fw, t, x, out_dtype, out_t.numel, Path(d))
         elif t.kind == "fpga":  # g++ C-simulation of the HLS C++ (no vendor tools)
-            got = run_csim(build_csim(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d))
+            got = run_harness(build_csim(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d),
+                              what="the HLS C-simulation")
         else:
             got = run_harness(build(lib, t, extra_flags), x, out_dtype, out_t.numel, Path(d))
     return Run(compiled, files, x, got, compare(got, ref, golden, compiled, t), fw, sim)

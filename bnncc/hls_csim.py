@@ -1,13 +1,12 @@
 """Vendor-free C-simulation of the HLS backend's output: g++ (C++14) with the vendored
 ap_types headers and the emitted ``csim/hls_stream.h``, then the testbench over a file
-of inputs.  Used by ``bnncc verify --target <fpga target>``."""
+of inputs (``api.run_harness``).  Used by ``bnncc verify --target <fpga target>``."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-import numpy as np
 
 from .errors import BnnccError
 from .resources import ap_types_dir
@@ -34,12 +33,3 @@ def build_csim(lib: Path, target: Target, extra_flags=()) -> Path:
         errs = [ln for ln in res.stderr.splitlines() if "error" in ln] or res.stderr.strip().splitlines() or ["?"]
         raise BnnccError(f"building the HLS C-simulation failed: {errs[0]}")
     return exe
-
-
-def run_csim(exe: Path, inputs: np.ndarray, out_dtype, out_size: int, workdir: Path) -> np.ndarray:
-    fin, fout = workdir / "inputs.bin", workdir / "outputs.bin"
-    np.ascontiguousarray(inputs, dtype=np.float32).tofile(fin)
-    res = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise BnnccError(f"the HLS C-simulation failed (exit {res.returncode}): {res.stderr.strip()[:300]}")
-    return np.fromfile(fout, dtype=out_dtype).reshape(len(inputs), out_size)

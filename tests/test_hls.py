@@ -187,7 +187,7 @@ def _csim_vs_interp(g, x, fold, tmp_path):
     """Render ``g`` itself (an IR graph made by the test), run the C-simulation and compare
     with the IR interpreter, the specification, bit for bit."""
     from bnncc.backends.hls.emit import render
-    from bnncc.hls_csim import build_csim, run_csim
+    from bnncc.hls_csim import build_csim
     from bnncc.ir import interp, verify
 
     verify(g)
@@ -195,7 +195,7 @@ def _csim_vs_interp(g, x, fold, tmp_path):
     lib = api.write_tree(render(g, t, "model", fold), tmp_path / "lib")
     out_t = g.tensors[g.output]
     dtype = np.int64 if out_t.dtype.value == "i64" else np.float32
-    got = run_csim(build_csim(lib, t), x, dtype, out_t.numel, tmp_path)
+    got = api.run_harness(build_csim(lib, t), x, dtype, out_t.numel, tmp_path, what="the HLS C-simulation")
     ref = np.stack([interp.run(g, xi).reshape(-1) for xi in x]).astype(dtype)
     assert got.tobytes() == ref.tobytes()
 
