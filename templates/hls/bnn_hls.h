@@ -243,6 +243,30 @@ simd:
     return acc;
 }
 
+/* One neuron fold of a binary MVAU: acc[pe] = the dot products of output channel
+ * nf * PE + pe with the MW inputs, SIMD of them per cycle.  The first fold reads the
+ * input vector into inbuf, the others reuse it. */
+template <int MW, int MH, int SIMD, int PE, int EB, int MODE, typename WT>
+void mvau_fold(hls::stream<ap_uint<SIMD * EB> > &in, ap_uint<SIMD * EB> inbuf[MW / SIMD],
+               const WT weights[PE][(MH / PE) * (MW / SIMD)], int nf, int acc[PE])
+{
+#pragma HLS INLINE
+    const int SF = MW / SIMD;
+    for (int pe = 0; pe < PE; ++pe)
+        acc[pe] = 0;
+synapse_folds:
+    for (int sf = 0; sf < SF; ++sf) {
+#pragma HLS PIPELINE II=1
+        if (nf == 0)
+            inbuf[sf] = in.read();
+        const ap_uint<SIMD * EB> a = inbuf[sf];
+        for (int pe = 0; pe < PE; ++pe) {
+#pragma HLS UNROLL
+            acc[pe] += dot_chunk<SIMD, EB, MODE>(a, ap_uint<SIMD>(weights[pe][nf * SF + sf]));
+        }
+    }
+}
+
 /* ---- binary matrix-vector-threshold unit (FINN MVAU): MH x MW weights, P output pixels.
  * Neuron n = nf * PE + pe lives in PE row pe (weights[pe][nf * SF + sf] holds columns
  * sf * SIMD .. sf * SIMD + SIMD - 1 of row n, bit i = column sf * SIMD + i, 1 = +1).
@@ -258,7 +282,7 @@ void mvau_threshold(hls::stream<ap_uint<SIMD * EB> > &in, hls::stream<ap_uint<MH
                     const WT weights[PE][(MH / PE) * (MW / SIMD)], const int8_t dir[PE][TN],
                     const int32_t lo[PE][TN], const int32_t hi[PE][TN])
 {
-    const int SF = MW / SIMD, NF = MH / PE;
+    const int NF = MH / PE;
     ap_uint<SIMD * EB> inbuf[MW / SIMD];
 pixels:
     for (int p = 0; p < P; ++p) {
@@ -267,19 +291,7 @@ pixels:
         for (int nf = 0; nf < NF; ++nf) {
             int acc[PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
-            for (int pe = 0; pe < PE; ++pe)
-                acc[pe] = 0;
-        synapse_folds:
-            for (int sf = 0; sf < SF; ++sf) {
-#pragma HLS PIPELINE II=1
-                if (nf == 0)
-                    inbuf[sf] = in.read();
-                const ap_uint<SIMD * EB> a = inbuf[sf];
-                for (int pe = 0; pe < PE; ++pe) {
-#pragma HLS UNROLL
-                    acc[pe] += dot_chunk<SIMD, EB, MODE>(a, ap_uint<SIMD>(weights[pe][nf * SF + sf]));
-                }
-            }
+            mvau_fold<MW, MH, SIMD, PE, EB, MODE>(in, inbuf, weights, nf, acc);
             for (int pe = 0; pe < PE; ++pe) {
 #pragma HLS UNROLL
                 const int t = PER_ELEMENT ? p * NF + nf : nf;
@@ -295,7 +307,7 @@ template <int MW, int MH, int P, int SIMD, int PE, int EB, int MODE, typename WT
 void mvau_acc(hls::stream<ap_uint<SIMD * EB> > &in, hls::stream<int32_t> &out,
               const WT weights[PE][(MH / PE) * (MW / SIMD)])
 {
-    const int SF = MW / SIMD, NF = MH / PE;
+    const int NF = MH / PE;
     ap_uint<SIMD * EB> inbuf[MW / SIMD];
 pixels:
     for (int p = 0; p < P; ++p) {
@@ -303,19 +315,7 @@ pixels:
         for (int nf = 0; nf < NF; ++nf) {
             int acc[PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
-            for (int pe = 0; pe < PE; ++pe)
-                acc[pe] = 0;
-        synapse_folds:
-            for (int sf = 0; sf < SF; ++sf) {
-#pragma HLS PIPELINE II=1
-                if (nf == 0)
-                    inbuf[sf] = in.read();
-                const ap_uint<SIMD * EB> a = inbuf[sf];
-                for (int pe = 0; pe < PE; ++pe) {
-#pragma HLS UNROLL
-                    acc[pe] += dot_chunk<SIMD, EB, MODE>(a, ap_uint<SIMD>(weights[pe][nf * SF + sf]));
-                }
-            }
+            mvau_fold<MW, MH, SIMD, PE, EB, MODE>(in, inbuf, weights, nf, acc);
             for (int pe = 0; pe < PE; ++pe)
                 out.write((int32_t)acc[pe]);
         }
