@@ -88,11 +88,12 @@ def test_swu_and_padding_cycles_are_finns(seed):
     simd = rng.choice(divisors(c))
     k, st, dil = rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 2)
     pads = tuple(rng.randint(0, 2) for _ in range(4)) if rng.random() < 0.5 else (0, 0, 0, 0)
-    ih, iw = rng.randint(1, 12), rng.randint(1, 12)
-    ph, pw = ih + pads[0] + pads[2], iw + pads[1] + pads[3]
     span = dil * (k - 1) + 1
-    if ph < span or pw < span:
-        pytest.skip("window larger than the map")
+    # every case valid: the padded map is at least one window (no skipped parameters)
+    ih = max(rng.randint(1, 12), span - pads[0] - pads[2], 1)
+    iw = max(rng.randint(1, 12), span - pads[1] - pads[3], 1)
+    ph, pw = ih + pads[0] + pads[2], iw + pads[1] + pads[3]
+    assert ph >= span and pw >= span
     oh, ow = (ph - span) // st + 1, (pw - span) // st + 1
     pad = FmPad("p", 0, ifm=(ih, iw), pads=pads, channels=c, simd=simd)
     assert pad.cycles() == finn_fmpad(ph, pw, c, simd)
