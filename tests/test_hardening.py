@@ -248,4 +248,9 @@ def test_inspect_prints_hostile_names_safely(corpus):
         code, stdout, stderr = _cli("inspect", model, *args)
         assert code == 0, stderr
         assert "\x1b" not in stdout and "\x07" not in stdout
-    assert "[/bold]" in _cli("inspect", model, "--ir")[1]
+    ir = _cli("inspect", model, "--ir")[1]
+    assert "[/bold]" in ir
+    # newlines in names stay escaped: per pass a "// after" line, a header, one line per op
+    dump = [line for line in ir.splitlines() if line.strip()]
+    assert sum(line.startswith("  %") for line in dump) > 3
+    assert all(line.startswith(("// after ", "graph ", "  %")) for line in dump), dump

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,11 +197,22 @@ def _fmt_arr(a) -> str:
     return f"[{flat[0]},{flat[1]},{flat[2]},…,{flat[-1]}] ({a.size})"
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:/+-]+")
+
+
+def _nm(name: str) -> str:
+    """A name as the dump shows it: plain names as they are, anything else (spaces,
+    newlines, control characters, quotes: names come from the ONNX file) quoted with
+    JSON escapes, so one op is always one line."""
+    return name if _PLAIN_NAME.fullmatch(name) else json.dumps(name)
+
+
 def dump(g: Graph) -> str:
     """A readable text form of ``g`` (``bnncc inspect --ir``)."""
-    lines = [f"graph {g.name} ({g.source}) input %{g.input}: {g.tensors[g.input]} -> %{g.output}"]
+    lines = [f"graph {_nm(g.name)} ({_nm(str(g.source))}) input %{_nm(g.input)}: {g.tensors[g.input]} "
+             f"-> %{_nm(g.output)}"]
     for op in g.ops:
-        args = ", ".join(f"%{i}" for i in op.inputs)
+        args = ", ".join(f"%{_nm(i)}" for i in op.inputs)
         attrs = []
         if isinstance(op, O.FloatChain):
             attrs.append(f"role={op.role}")
@@ -228,5 +241,6 @@ def dump(g: Graph) -> str:
             attrs.append(f"lut={op.lut.shape}" if op.lut is not None else "steps=[" + ", ".join(s for s, _ in op.steps) + "]")
         elif isinstance(op, O.Unpack):
             attrs.append(f"level={op.level:g}")
-        lines.append(f"  %{op.output}: {g.tensors[op.output]} = {op.kind}({args}) {{{', '.join(attrs)}}}  # {op.name}")
+        lines.append(f"  %{_nm(op.output)}: {g.tensors[op.output]} = {op.kind}({args}) {{{', '.join(attrs)}}}  "
+                     f"# {_nm(op.name)}")
     return "\n".join(lines) + "\n"
