@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -30,6 +31,9 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt:
             _fail("interrupted")
+        except BrokenPipeError:  # `bnncc inspect --ir | head`: the reader left; stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(1)
         except Exception as exc:  # a bug in bnncc: still one line, but say so
             _fail(f"internal error ({type(exc).__name__}: {one_line(exc, 300)}); "
                   "please report it with the model")

@@ -59,6 +59,15 @@ def test_inspect_and_targets(shared):
     assert res.returncode == 0 and "host" in res.stdout and "generic-c" in res.stdout
 
 
+def test_closed_pipe_is_quiet(shared):
+    """`bnncc inspect --ir | head -1`: the reader leaves early; no error, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "bnncc.cli", "inspect", str(shared / MODELS["qonnx_tfc_w1a1_clean"]),
+                             "--ir"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    proc.stdout.close()  # before it writes anything (its imports alone take longer)
+    _, err = proc.communicate(timeout=60)
+    assert err == b"" and proc.returncode == 1
+
+
 def _unsupported_model(tmp_path):
     w = numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
     g = helper.make_graph([helper.make_node("Sign", ["x"], ["s"]), helper.make_node("MatMul", ["s", "w"], ["a"]),
