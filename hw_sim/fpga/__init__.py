@@ -7,12 +7,12 @@ descriptions; never imports ``bnncc`` (``bnncc.fpga`` builds the stages from the
 See README.md for every formula and its source.
 """
 
-from .cycles import (Dwc, Elementwise, FmPad, LabelSelect, Mvau, Pool, Stage, StreamingMaxPool, Swu,
+from .cycles import (Dwc, Elementwise, FmPad, LabelSelect, MstMvau, Mvau, Pool, Stage, StreamingMaxPool, Swu,
                      Thresholding, check_chain, per_layer)
 from .dataflow import SimResult, simulate
 from .power import Power, estimate as estimate_power
 from .resources import Res, bram18_units, fifo, memory, pipeline as pipeline_resources, stage as stage_resources
 
-__all__ = ["Dwc", "Elementwise", "FmPad", "LabelSelect", "Mvau", "Pool", "Stage", "StreamingMaxPool", "Swu",
+__all__ = ["Dwc", "Elementwise", "FmPad", "LabelSelect", "MstMvau", "Mvau", "Pool", "Stage", "StreamingMaxPool", "Swu",
            "Thresholding", "check_chain", "per_layer", "SimResult", "simulate", "Power", "estimate_power",
            "Res", "bram18_units", "fifo", "memory", "pipeline_resources", "stage_resources"]

@@ -170,6 +170,31 @@ class Mvau(Stage):
 
 
 @dataclass(frozen=True)
+class MstMvau(Mvau):
+    """An MVAU whose output channels follow an MST plan (``hw_sim.fpga.mst``): all MH
+    channels in parallel (``pe`` = MH), weights and difference masks constants in logic,
+    the input vector read in MW / SIMD words per pixel.  Cycles and token schedule are
+    the MVAU's at PE = MH.  ``mst_*``: the unit's figures before (every channel a root)
+    and after MST (``mst.Unit``); ``unrolled``: SIMD = MW as well (the resource model
+    then adds only the MST delta to the MVAU's figure, see ``resources``)."""
+
+    unrolled: bool = True
+    mst_sum_before: float = 0.0
+    mst_sum_after: float = 0.0
+    mst_ff_before: float = 0.0
+    mst_ff_after: float = 0.0
+    latency_before: int = 0
+    latency_after: int = 0
+
+    kind = "MVAU+MST"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.pe != self.mh:
+            raise ValueError(f"{self.name}: an MST unit computes all {self.mh} channels in parallel (PE = MH)")
+
+
+@dataclass(frozen=True)
 class Swu(Stage):
     """Sliding-window unit (ConvolutionInputGenerator): reads the feature map pixel by
     pixel (``CF`` words of SIMD channels each) into a line buffer and emits, per output

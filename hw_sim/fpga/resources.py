@@ -131,6 +131,21 @@ def _mvau(s: C.Mvau, weight_layout: str, ram_style: str, lut_model: str = "finn"
     return Res(lut=logic, ff=ff) + wmem + tmem
 
 
+def _mst_mvau(s: C.MstMvau, weight_layout: str, ram_style: str, lut_model: str) -> Res:
+    """An MVAU evaluated along an MST plan (``hw_sim.fpga.mst``).  Unrolled (PE = MH,
+    SIMD = MW): the MVAU's own figure plus the MST delta (after - before of the
+    constant-weight unit), so a layer's total moves by the popcount trees MST removes
+    and the adders it adds, nothing else.  Otherwise (``--mst force`` on a folded layer)
+    the unit is a different architecture from the folded MVAU -- all channels in
+    parallel over the buffered input, constants instead of a weight memory -- and is
+    counted absolutely: c0 + c1 * after."""
+    c1 = MVAU_C1_BY_MODEL[lut_model]
+    if s.unrolled:
+        return _mvau(s, weight_layout, ram_style, lut_model) + Res(lut=c1 * (s.mst_sum_after - s.mst_sum_before),
+                                                                   ff=s.mst_ff_after - s.mst_ff_before)
+    return Res(lut=MVAU_C0 + c1 * s.mst_sum_after, ff=s.mst_ff_after)
+
+
 def _swu_ram_width(depth: int) -> int:
     for limit, width in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2)):
         if depth <= limit:
@@ -185,6 +200,8 @@ def stage(s: C.Stage, weight_layout: str = "per_pe", ram_style: str = "auto", lu
     ``ram_style`` of weight memories: "auto" (LUTRAM up to 128 deep), "block" (always
     BRAM, as Vivado HLS maps BNN-PYNQ's weight arrays) or "distributed".  ``lut_model``:
     "finn" (FINN-R's c1 = 1.1) or "yosys" (c1 fitted to yosys synth_xilinx)."""
+    if isinstance(s, C.MstMvau):
+        return _mst_mvau(s, weight_layout, ram_style, lut_model)
     if isinstance(s, C.Mvau):
         return _mvau(s, weight_layout, ram_style, lut_model)
     if isinstance(s, C.Swu):
