@@ -91,6 +91,8 @@ def compile_model(model, target="host", out_dir=None, *, force: bool = False, pr
         fold = parse_fold(fold)
     if fold and t.backend != "hls":
         raise BnnccError(f"--fold is for FPGA targets; '{t.name}' uses the {t.backend} backend")
+    if t.backend == "hls":   # the MST pass decides per layer from the folding (fully unrolled or not)
+        options = {**(options or {}), "fold": dict(fold or {})}
     compiled = lower(model, t, options=options)
     if t.backend == "hls":
         files = render_hls(compiled.graph, t, prefix, fold)

@@ -48,13 +48,26 @@ costs a full row, so channels that have no cheap parent become roots (a forest),
 edge weights from the target's word-level cycle model (``WordCosts``): on an MCU the
 saving is in 32-bit words touched, not bits.  It keeps the plan only where the
 predicted cycles fall by more than the plan's fixed overhead.  Targets without a
-calibrated model (host, generic C, FPGA) get no plan in ``auto``; ``fpga_costs`` is the
-hook for the FPGA backend's LUT model.
+calibrated model (host, generic C) get no plan in ``auto``.
+
+FPGA targets are bit-level (``fpga_costs``, model in ``hw_sim/fpga/mst.py``): MST pays
+only in a fully unrolled layer (``options["fold"]`` gives PE = MH and SIMD = MW), whose
+weights are constants in logic: a child is a popcount tree over its |D| bits plus an
+adder, chained after its parent.  ``auto`` builds the paper's tree (the LUT cost of a
+child is affine in |D|, so the minimum-|D| tree is the minimum-LUT tree) and applies it
+where the unit's LUTs fall; a folded layer keeps its MVAU (weights in memory: a mask
+would be data) and its record says why.  ``force`` on a folded layer is implemented, not
+refused: the HLS MST unit computes all MH channels in parallel on the buffered input
+(PE becomes MH, the input still arrives MW / SIMD words per pixel), so every layer
+shape -- padded KxK convolutions included -- is exercised bit-exactly in the
+C-simulation; the record and ``bnncc simulate`` count that unit's own LUTs.
 
 Options: ``mst`` in {off, auto, force} (default off), ``mst_depth`` (None: unbounded),
 ``mst_complement`` (default True).  ``g.meta["mst"]`` gets one record per candidate
 layer (keyed by its output tensor) for report.json: bit-ops, words, predicted cycles
-before/after, depth, roots, complement edges, and whether the plan was applied.
+before/after, depth, roots, complement edges, and whether the plan was applied; on an
+FPGA target also ``fpga``: folding, LUTs, FFs, popcount-tree input bits and latency
+before/after, and why the plan was or was not applied.
 """
 
 from __future__ import annotations
@@ -102,16 +115,49 @@ COSTS = {
 
 
 def cost_model(options: dict) -> dict | None:
-    """The word-level cost model of the target in ``options`` (None: none calibrated)."""
+    """The word-level cost model of the target in ``options`` (None: none calibrated;
+    FPGA targets are bit-level and decided by ``fpga_costs`` instead)."""
     if options.get("target_kind") == "fpga":
-        return fpga_costs(options)
+        return None
     return COSTS.get(options.get("core") or "")
 
 
-def fpga_costs(options: dict):
-    """Hook for the FPGA backend: a LUT/cycle model of the popcount trees before and after
-    (bit-level: the saving is |D| per child, not words).  Not written yet."""
-    raise BnnccError("--mst auto has no FPGA cost model yet (hook: bnncc.passes.mst_reorder.fpga_costs)")
+def fpga_costs(options: dict, index: int, op, g: Graph, L: "_Layer", plan: O.MstPlan, d_bits) -> dict:
+    """FPGA figures of one layer's plan (``hw_sim.fpga.mst``: LUTs, FFs, popcount-tree
+    input bits and latency of the constant-weight unit before/after), at the layer's
+    folding ``options["fold"][index]`` ((1, 1) when not given).  ``pays``: the layer is
+    fully unrolled (PE = MH, SIMD = MW: weights are constants in logic) and the LUTs
+    fall (children's trees saved > adders added); a folded MVAU reads its weights from
+    memory, where a difference mask would be data, so MST saves nothing there."""
+    from hw_sim.fpga import mst as fm
+
+    pe, simd = (options.get("fold") or {}).get(index, (1, 1))
+    mh, mw = op.weight.shape[0], L.k
+    conv = isinstance(op, O.Conv2d)
+    in_bits = 2 if (L.ternary or (conv and any(op.pads))) else 1
+    nxt = g.ops[index + 1] if index + 1 < len(g.ops) else None
+    thresholds = 0
+    if isinstance(nxt, O.Threshold) and nxt.inputs == (op.output,):
+        thresholds = 2 if g.tensors[nxt.output].dtype is DType.TERNARY else 1
+    u = fm.unit(mw, mh, in_bits, thresholds, plan.parent, d_bits, plan.order, mw // simd)
+    model = options.get("fpga_lut_model") or "finn"
+    unrolled = pe == mh and simd == mw
+    pays = unrolled and u.sum_after < u.sum_before
+    if not unrolled:
+        why = f"folded ({pe}x{simd}, unrolled is {mh}x{mw}): weights in memory, masks would be data"
+        if conv and op.weight.shape[1] * op.weight.shape[2] > 1:
+            why = f"folded ({pe}x{simd}): a KxK conv is never unrolled (SIMD must divide Cin)"
+    elif not pays:
+        why = "unrolled, but the children's adders cost more LUTs than their trees save"
+    else:
+        why = f"unrolled: LUTs fall by {u.luts('before', model) - u.luts('after', model):,.0f}"
+    return {"pe": int(pe), "simd": int(simd), "unrolled": unrolled, "in_bits": in_bits, "pays": bool(pays),
+            "why": why, "lut_model": model,
+            "lut_before": round(u.luts("before", model)), "lut_after": round(u.luts("after", model)),
+            "ff_before": round(u.ff_before), "ff_after": round(u.ff_after),
+            "tree_bits_before": u.tree_bits_before, "tree_bits_after": u.tree_bits_after,
+            "latency_before": u.latency_before, "latency_after": u.latency_after,
+            "sum_before": u.sum_before, "sum_after": u.sum_after}
 
 
 # ---- geometry ------------------------------------------------------------------------
@@ -281,9 +327,10 @@ def run(g: Graph, options=None) -> Graph:
     bound = options.get("mst_depth")
     if bound is not None and int(bound) < 1:
         raise BnnccError("--mst-depth must be at least 1")
+    fpga = options.get("target_kind") == "fpga"
     costs = cost_model(options) if mode == "auto" else COSTS.get(options.get("core") or "")
     ops, records = [], {}
-    for op in g.ops:
+    for index, op in enumerate(g.ops):
         eligible = isinstance(op, (O.Dense, O.Conv2d)) and op.acc in ("dot", "xor_popcount") and op.weight.shape[0] > 1
         if not eligible:
             ops.append(op)
@@ -293,13 +340,35 @@ def run(g: Graph, options=None) -> Graph:
         L = _layer(op, g)
         plan, d_words, d_bits = build_plan(L, mode, bound, bool(options.get("mst_complement", True)),
                                            costs if mode == "auto" else None)
+        fig = fpga_costs(options, index, op, g, L, plan, d_bits) if fpga else None
         if mode == "force":
             applied = True
+        elif fpga:
+            applied = fig["pays"] and bool((plan.parent >= 0).any())
         else:
             applied = costs is not None and bool((plan.parent >= 0).any()) and \
                 predicted_cycles(L, plan, d_words, costs) < predicted_cycles(L, None, d_words, costs)
         records[op.output] = layer_record(L, plan, d_words, d_bits, costs, applied, mode)
-        if mode == "auto" and costs is None:
+        if fpga:
+            records[op.output]["fpga"] = _fpga_record(fig, applied, mode)
+        elif mode == "auto" and costs is None:
             records[op.output]["note"] = "no word-level cost model for this target: not applied"
         ops.append(dataclasses.replace(op, mst=plan) if applied else op)
     return g.replace(ops=tuple(ops), meta={**g.meta, "mst": records})
+
+
+def _fpga_record(fig: dict, applied: bool, mode: str) -> dict:
+    """The FPGA part of a layer's record: as ``layer_record``, "after" is "before" when
+    the plan is not applied (the rejected figures are kept)."""
+    rec = {k: v for k, v in fig.items() if k not in ("sum_before", "sum_after")}
+    rec["applied"] = applied
+    if mode == "force" and not fig["unrolled"]:
+        rec["why"] = "forced on a folded layer: a constant-weight unit, all channels in parallel (PE = MH)"
+    if not applied:
+        keys = ("lut_after", "ff_after", "tree_bits_after", "latency_after")
+        rec["rejected_plan"] = {k: rec[k] for k in keys}
+        rec.update(lut_after=rec["lut_before"], ff_after=rec["ff_before"], tree_bits_after=rec["tree_bits_before"],
+                   latency_after=rec["latency_before"])
+    else:
+        rec["sum_before"], rec["sum_after"] = fig["sum_before"], fig["sum_after"]
+    return rec
