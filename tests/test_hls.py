@@ -276,6 +276,83 @@ def test_compile_auto_folds_for_fps_and_the_design_is_exact(shared, tmp_path):
     assert res.returncode == 2 and "for FPGA targets" in res.stderr
 
 
-def test_mst_plans_are_refused_not_ignored(shared):
-    res = bnncc("verify", shared / MODELS["qonnx_tfc_w1a1"], "-t", "pynq-z2", "--mst", "force", "-n", "2")
-    assert res.returncode == 2 and "does not evaluate MST plans" in res.stderr and "Traceback" not in res.stderr
+# ---- MST plans: the mst_threshold / mst_acc units (bnn_hls.h) -------------------------------
+
+
+def test_mst_force_unrolled_tfc_bit_exact_and_reported(shared, tmp_path):
+    """The shared TFC fully unrolled with --mst force: bit-exact on the 100 golden inputs;
+    every layer is an MST unit whose report.json record has the FPGA figures."""
+    model = shared / MODELS["qonnx_tfc_w1a1"]
+    x, gold = _golden(shared, "qonnx_tfc_w1a1")
+    opts = {"mst": "force", "mst_depth": 4}
+    _check(api.verify(model, TARGET, x, golden=gold, fold=TFC_FOLDS["wide"], options=opts), 100)
+    _, files = api.compile_model(model, TARGET, fold=TFC_FOLDS["wide"], options=opts)
+    assert files["top.cpp"].count("bnn::mst_threshold<") == 3 and files["top.cpp"].count("bnn::mst_acc<") == 1
+    assert "bnn::mvau_" not in files["top.cpp"]
+    rep = json.loads(files["report.json"])
+    dense = [L for L in rep["layers"] if L["op"] == "Dense"]
+    for L in dense:
+        f = L["mst"]["fpga"]
+        assert L["unit"] == "mst" and L["mst"]["applied"] and L["mst"]["depth"] <= 4 and f["unrolled"]
+        assert {"lut_before", "lut_after", "tree_bits_before", "tree_bits_after", "latency_before", "latency_after",
+                "applied", "why"} <= set(f)
+        assert f["lut_after"] < f["lut_before"]
+    assert rep["totals"]["bops_after"] < rep["totals"]["bops_before"]
+
+
+def _mst_case(seed, kind, dialect, depth, folded):
+    """A random graph with --mst force: the plans (complement edges, the depth bound)
+    and the folding (unrolled, or random: the unit then reads the folded input)."""
+    case = random_bnn(np.random.default_rng(seed), kind, dialect)
+    opts = {"mst": "force", "mst_depth": depth}
+    g = lower(case.model, load_target(TARGET), options=opts).graph
+    if folded:
+        fold = _random_fold(case.model, seed + 2000)
+    else:
+        fold = {m.index: (m.mh, m.simd_unit) for m in mvau_layers(g)}
+    plans = [op.mst for op in g.ops if getattr(op, "mst", None) is not None]
+    assert plans and all(depth is None or p.depth <= depth for p in plans)
+    return case, fold, opts, plans
+
+
+# (seed, kind, dialect, depth, folded): seed 1 is a padded conv with ternary windows
+# (pooling too) at a random folding; seed 0 a dense chain with ternary and bipolar inputs,
+# unrolled, and no ArgMax (so a wrong accumulator shows in the float outputs); both have
+# complement edges
+MST_CASES = [(1, "conv", "onnx", 1, True), (0, "dense", "mixed", None, False)]
+
+
+@pytest.mark.parametrize("seed,kind,dialect,depth,folded", MST_CASES)
+def test_mst_force_random_graphs_bit_exact(seed, kind, dialect, depth, folded):
+    case, fold, opts, plans = _mst_case(seed, kind, dialect, depth, folded)
+    assert sum(int(p.comp.sum()) for p in plans) > 0
+    _check(api.verify(case.model, TARGET, inputs=case.inputs, fold=fold, options=opts))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(200, 216))
+def test_mst_force_random_graphs_bit_exact_more(seed):
+    kind, dialect = ("dense", "conv")[seed % 2], ("onnx", "qonnx", "finn", "mixed")[(seed // 2) % 4]
+    depth = (None, 1, 2, 5)[seed % 4]
+    case, fold, opts, _ = _mst_case(seed, kind, dialect, depth, folded=seed % 3 != 0)
+    _check(api.verify(case.model, TARGET, inputs=case.inputs, fold=fold, options=opts))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(MODELS))
+@pytest.mark.parametrize("fold", ["wide", "fast"])
+def test_mst_force_shared_models_bit_exact(shared, key, fold):
+    x, gold = _golden(shared, key)
+    _check(api.verify(shared / MODELS[key], TARGET, x, golden=gold, fold=TFC_FOLDS[fold], options={"mst": "force"}),
+           100)
+
+
+def test_mst_auto_on_a_folded_design_emits_plain_mvaus(shared):
+    """auto at the default folding (every layer 1x1): MST pays nothing, no unit changes,
+    and the record says why."""
+    _, files = api.compile_model(shared / MODELS["qonnx_tfc_w1a1"], TARGET, options={"mst": "auto"})
+    assert "bnn::mst_" not in files["top.cpp"]
+    rep = json.loads(files["report.json"])
+    recs = [L["mst"] for L in rep["layers"] if "mst" in L]
+    assert len(recs) == 4 and not any(r["applied"] or r["fpga"]["applied"] for r in recs)
+    assert all(r["fpga"]["why"].startswith("folded") for r in recs)

@@ -322,6 +322,114 @@ pixels:
     }
 }
 
+/* ---- popcount of a 64-bit word (SWAR; synthesises to a small adder tree, and to
+ * nothing where an operand is a constant 0) */
+inline int popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (int)((x * 0x0101010101010101ull) >> 56);
+}
+
+/* ---- MST unit: a binary layer whose output channels follow a spanning tree
+ * (bnncc/passes/mst_reorder.py derives the identities; hw_sim/fpga/mst.py its cost).
+ * All MH channels in parallel; the tree's arrays are constants, so synthesis folds them:
+ * a root is an XNOR-popcount tree over the MW columns, a child a popcount tree over its
+ * |D| columns plus one adder, chained after its parent.  Per pixel the MW / SIMD input
+ * words are gathered into W 64-bit words of values (bit c = column c, 1 = +1) and of
+ * nonzero flags V (all MW columns for EB = 1; the nonzero plane of a ternary or padded
+ * input).  Channel j, visited in ``order`` (BFS: parents first), with m = mask[j] and
+ * c = pat[j]:
+ *   x = popcount((a XOR c) AND m AND V)
+ *   root (parent[j] < 0; m = every column, c = w_j):          q_j = x
+ *   child of p (m = D_j, c = w_p AND D_j, dv = popcount(m AND V)):
+ *     plain edge:       q_j = q_p + dv - 2 x
+ *     complement edge:  q_j = |V| - q_p - dv + 2 x               (comp[j])
+ * ((a XOR w_p) AND D = (a XOR c) AND D since c agrees with w_p on D.)  The result is
+ * q = popcount((a XOR w_j) AND V) for every channel, so ACC_XOR_POPCOUNT gives q and
+ * ACC_DOT gives |V| - 2 q, the MVAU's accumulators bit for bit. */
+template <int MW, int MH, int SIMD, int EB, int MODE, int W>
+void mst_pixel(hls::stream<ap_uint<SIMD * EB> > &in, const int16_t order[MH], const int16_t parent[MH],
+               const bool comp[MH], const uint64_t pat[MH][W], const uint64_t mask[MH][W], int acc[MH])
+{
+#pragma HLS INLINE
+    uint64_t val[W], nz[W];
+#pragma HLS ARRAY_PARTITION variable=val complete
+#pragma HLS ARRAY_PARTITION variable=nz complete
+    for (int w = 0; w < W; ++w) {
+        val[w] = 0;
+        nz[w] = 0;
+    }
+gather:
+    for (int sf = 0; sf < MW / SIMD; ++sf) {
+#pragma HLS PIPELINE II=1
+        const ap_uint<SIMD * EB> a = in.read();
+        for (int i = 0; i < SIMD; ++i) {
+            const int c = sf * SIMD + i;
+            const uint64_t bit = (uint64_t)1 << (c % 64);
+            if (a[i * EB])
+                val[c / 64] |= bit;
+            if (EB == 1 || a[i * EB + 1])
+                nz[c / 64] |= bit;
+        }
+    }
+    int nv = 0;
+    for (int w = 0; w < W; ++w)
+        nv += popcount64(nz[w]);
+    int q[MH];
+#pragma HLS ARRAY_PARTITION variable=q complete
+channels:
+    for (int t = 0; t < MH; ++t) {
+#pragma HLS UNROLL
+        const int j = order[t], p = parent[j];
+        int x = 0, dv = 0;
+        for (int w = 0; w < W; ++w) {
+            x += popcount64((val[w] ^ pat[j][w]) & mask[j][w] & nz[w]);
+            dv += popcount64(mask[j][w] & nz[w]);
+        }
+        q[j] = p < 0 ? x : comp[j] ? nv - q[p] - dv + 2 * x : q[p] + dv - 2 * x;
+    }
+    for (int j = 0; j < MH; ++j)
+        acc[j] = MODE == ACC_XOR_POPCOUNT ? q[j] : nv - 2 * q[j];
+}
+
+/* the MST unit with the thresholds in place (as mvau_threshold with PE = MH: threshold
+ * t = 0, or p per element) */
+template <int MW, int MH, int P, int SIMD, int EB, int MODE, int W, int EB_OUT, int PER_ELEMENT, int TN>
+void mst_threshold(hls::stream<ap_uint<SIMD * EB> > &in, hls::stream<ap_uint<MH * EB_OUT> > &out,
+                   const int16_t order[MH], const int16_t parent[MH], const bool comp[MH], const uint64_t pat[MH][W],
+                   const uint64_t mask[MH][W], const int8_t dir[MH][TN], const int32_t lo[MH][TN],
+                   const int32_t hi[MH][TN])
+{
+pixels:
+    for (int p = 0; p < P; ++p) {
+        int acc[MH];
+        mst_pixel<MW, MH, SIMD, EB, MODE, W>(in, order, parent, comp, pat, mask, acc);
+        ap_uint<MH * EB_OUT> word = 0;
+        for (int j = 0; j < MH; ++j) {
+#pragma HLS UNROLL
+            const int t = PER_ELEMENT ? p : 0;
+            set_elem<EB_OUT>(word, j, threshold<int32_t>(acc[j], lo[j][t], hi[j][t], dir[j][t]));
+        }
+        out.write(word);
+    }
+}
+
+/* the same without thresholds: the int32 accumulators leave one per transfer */
+template <int MW, int MH, int P, int SIMD, int EB, int MODE, int W>
+void mst_acc(hls::stream<ap_uint<SIMD * EB> > &in, hls::stream<int32_t> &out, const int16_t order[MH],
+             const int16_t parent[MH], const bool comp[MH], const uint64_t pat[MH][W], const uint64_t mask[MH][W])
+{
+pixels:
+    for (int p = 0; p < P; ++p) {
+        int acc[MH];
+        mst_pixel<MW, MH, SIMD, EB, MODE, W>(in, order, parent, comp, pat, mask, acc);
+        for (int j = 0; j < MH; ++j)
+            out.write((int32_t)acc[j]);
+    }
+}
+
 /* ---- real-valued first layer (IR acc="float"): acc_n = (((0 + w_n0 x_0) + w_n1 x_1) + ...)
  * in column order, every addition rounded to float32 (w x is x or -x, exact).  The SIMD
  * columns of a cycle are added one after the other, so the order is the IR's for any

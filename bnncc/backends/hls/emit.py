@@ -13,6 +13,11 @@ function under ``#pragma HLS DATAFLOW``:
   not ``SIMD`` elements wide.  The ``Threshold`` that follows it (the lowering always
   puts one right after every layer but the last) is compared in place inside the MVAU:
   no accumulator stream; only the last layer streams int32 accumulators to the tail.
+* A ``Dense`` / ``Conv2d`` with an MST plan (``passes/mst_reorder.py``): an MST unit
+  (``mst_threshold`` / ``mst_acc``) instead of the MVAU: all MH output channels in
+  parallel (PE = MH), the input vector gathered from its MW / SIMD words, roots in full
+  and children from their parent in BFS order, with the difference masks and parents as
+  constant arrays (synthesis folds them).  Same input and output streams as the MVAU.
 * ``PoolBits``, ``AffineOut``, ``Unpack``, ``ArgMax``: one unit each.
 
 Binary streams carry EB bits per element: 1 (bipolar, bit 1 = +1) or 2 (ternary:
@@ -38,7 +43,7 @@ from ...ir.graph import Graph, conv_out_hw
 from ...ir.types import DType
 from .. import render_files
 from ...targets import Target
-from ..c.emit import I32_MIN, c_comment, c_ident
+from ..c.emit import I32_MIN, _mst_totals, c_comment, c_ident
 
 STREAM_DEPTH = 2   # every unit is a chain link (one producer, one consumer): no deadlock at any depth
 AP_INT_DEFAULT_MAX_W = 1024   # ap_int.h's default widest ap_uint; Vitis allows up to 32768
@@ -124,6 +129,35 @@ def _per_pe(values: np.ndarray, pe: int, pixels: int, per_element: bool) -> np.n
     if per_element:
         return v.reshape(pixels, nf, pe).transpose(2, 0, 1).reshape(pe, pixels * nf)
     return v.reshape(nf, pe).T
+
+
+def _words64_lit(bits: np.ndarray) -> list[str]:
+    """A 0/1 vector as uint64_t literals, bit c of the vector = bit c % 64 of word c / 64."""
+    n = -(-len(bits) // 64)
+    padded = np.zeros(n * 64, bool)
+    padded[:len(bits)] = bits
+    return [f"0x{sum(1 << int(i) for i in np.nonzero(padded[w * 64:(w + 1) * 64])[0]):x}ull" for w in range(n)]
+
+
+def _mst_consts(plan: O.MstPlan, w2d: np.ndarray) -> list[dict]:
+    """The constant arrays of ``mst_threshold`` / ``mst_acc`` (bnn_hls.h): BFS order,
+    parents, complement flags, and per channel the mask m (every column for a root, the
+    difference set D for a child) and the pattern c (w_j for a root, w_p AND D for a child)."""
+    pos = w2d > 0
+    masks, pats = [], []
+    for j in range(w2d.shape[0]):
+        p = int(plan.parent[j])
+        if p < 0:
+            m, c = np.ones(w2d.shape[1], bool), pos[j]
+        else:
+            m = (w2d[j] == w2d[p]) if plan.comp[j] else (w2d[j] != w2d[p])
+            c = pos[p] & m
+        masks.append(_words64_lit(m))
+        pats.append(_words64_lit(c))
+    return [_const("int16_t", "order", plan.order, int_lit), _const("int16_t", "parent", plan.parent, int_lit),
+            _const("bool", "comp", plan.comp, lambda v: "true" if v else "false"),
+            _const("uint64_t", "pat", np.array(pats, dtype=object), str),
+            _const("uint64_t", "mask", np.array(masks, dtype=object), str)]
 
 
 class _Streams:
@@ -253,9 +287,15 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                 else:
                     s = cur["s"]
                 cur = {"s": s, "kind": "cols"}
-            # --- the MVAU
-            tiles = _weight_tiles(w2d, pe, simd)
-            U["consts"].append(_const(tile_type(simd), "weights", tiles, str, partition=True))
+            # --- the MVAU, or the MST unit (all MH channels in parallel: PE = MH)
+            if op.mst is not None:
+                pe = m.mh
+                U["consts"] += _mst_consts(op.mst, w2d)
+                U["W"] = -(-m.mw // 64)
+            else:
+                tiles = _weight_tiles(w2d, pe, simd)
+                U["consts"].append(_const(tile_type(simd), "weights", tiles, str, partition=True))
+            unit = "mst" if op.mst is not None else "mvau"
             U.update(MW=m.mw, MH=m.mh, P=m.pixels, SIMD=simd, PE=pe, EB=eb_in, real=real,
                      MODE="bnn::ACC_XOR_POPCOUNT" if op.acc == "xor_popcount" else "bnn::ACC_DOT", **{"in": cur["s"]})
             if fuse:
@@ -271,7 +311,7 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                     raise BnnccError(f"internal: Threshold '{thr.name}' is the graph output (binary, no Unpack)")
                 o = streams.new(f"s{k + 1}", f"ap_uint<{m.mh * eb_out}>", m.pixels)
                 TN = (m.pixels if per_el else 1) * (m.mh // pe)
-                U.update(unit="mvau_float_threshold" if real else "mvau_threshold", EB_OUT=eb_out,
+                U.update(unit="mvau_float_threshold" if real else unit + "_threshold", EB_OUT=eb_out,
                          per_element=int(per_el), TN=TN, out=o)
                 fused_into[k + 1] = k
                 cur = {"s": o, "kind": "bits", "eb": eb_out, "P": m.pixels, "C": m.mh}
@@ -280,13 +320,17 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                                  f"{op.kind} '{op.name}'")
             else:
                 o = out_stream("int32_t", m.pixels * m.mh)
-                U.update(unit="mvau_acc", out=o)
+                U.update(unit=unit + "_acc", out=o)
                 cur = {"s": o, "kind": "acc_int", "P": m.pixels, "C": m.mh}
-            U["comment"] = c_comment(f"{op.kind} {op.name}: MVAU {m.mh}x{m.mw}, PE={pe}, SIMD={simd}, "
+            what = "MVAU" if op.mst is None else f"MST unit (tree depth {op.mst.depth})"
+            U["comment"] = c_comment(f"{op.kind} {op.name}: {what} {m.mh}x{m.mw}, PE={pe}, SIMD={simd}, "
                                      f"{m.cycles(pe, simd)} cycles/frame" + (", thresholds in place" if fuse else ""))
             wbytes = -(-m.mh * m.mw // 8)
             rep.update(pe=pe, simd=simd, fold_cycles=m.cycles(pe, simd), weight_bytes=wbytes, mh=m.mh, mw=m.mw,
-                       unit="sliding_window + mvau" if is_conv else "mvau", threshold_in_place=bool(fuse))
+                       unit=("sliding_window + " if is_conv else "") + ("mvau" if op.mst is None else "mst"),
+                       threshold_in_place=bool(fuse))
+            if op.output in g.meta.get("mst", {}):
+                rep["mst"] = dict(g.meta["mst"][op.output])
             if is_conv:
                 rep["window"] = _window(a, out, op.weight.shape[1:3], op)
             if real:
@@ -401,7 +445,8 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
                          "words_per_frame": st["words"]} for st in streams.items],
             "totals": {"binary_macs": macs, "weight_bytes": sum(r["weight_bytes"] for r in layers),
                        "const_bytes": sum(r["weight_bytes"] for r in layers), "arena_bytes": 0,
-                       "fold_cycles_max": max((r["fold_cycles"] for r in layers if r["fold_cycles"]), default=0)},
+                       "fold_cycles_max": max((r["fold_cycles"] for r in layers if r["fold_cycles"]), default=0),
+                       **(_mst_totals(layers) if g.meta.get("mst") else {})},
         },
     }
 
@@ -462,8 +507,4 @@ def render(g: Graph, target: Target, prefix: str = "model", fold: Folding | None
     """All output files as {relative path: text}."""
     if target.kind != "fpga" or not target.fpga:
         raise BnnccError(f"target '{target.name}' is not an FPGA target with an [fpga] table")
-    planned = [op.name for op in g.ops if getattr(op, "mst", None) is not None]
-    if planned:
-        raise BnnccError(f"the HLS backend does not evaluate MST plans yet (layer '{planned[0]}'); "
-                         "compile FPGA targets with --mst off")
     return render_files(FILES, build_context(g, target, c_ident(prefix), fold))
