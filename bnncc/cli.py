@@ -217,7 +217,7 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
 
     t = resolve_target(target, board)
     if t.kind == "fpga":
-        _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json)
+        _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json, _options(mst, mst_depth))
         return
     if fold_spec or fps is not None or max_luts is not None:
         raise BnnccError("--fold, --fps and --max-luts are for FPGA targets")
@@ -275,12 +275,12 @@ def _simulate_table(res: dict, what: str) -> None:
     Console(width=120).print(table)
 
 
-def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
+def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json, options=None):
     """The FPGA branch of ``simulate``: estimates only, so it exits 0 unless the folding
     misses a requested --fps or the design does not fit the board (exit 1)."""
     from .fpga import simulate as run_fpga
 
-    res = run_fpga(model, t, fold_spec=fold_spec, fps=fps, max_luts=max_luts)
+    res = run_fpga(model, t, fold_spec=fold_spec, fps=fps, max_luts=max_luts, options=options)
     ok = res["fits"] and res["fold"].get("reached") is not False
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
@@ -310,22 +310,47 @@ def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json):
         click.echo(("bnncc: " if res["fold"].get("reached") is False else "auto-fold: ") + res["fold"]["message"])
     for note in res["notes"]:
         click.echo(f"note: {note}")
+    if "mst_layers" in res:
+        _mst_table(res)
     spec = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in res["folding"].items())
     click.echo(f"folding: {spec}; outputs {res['verification']}")
     sys.exit(0 if ok else 1)
 def _mst_table(res) -> None:
-    table = Table(title="MST per layer: before -> after (ISS cycles: two runs, without and with MST)")
-    for col in ("#", "op", "applied", "depth", "bit-ops", "words", "predicted cycles", "ISS cycles", "ISS gain"):
-        table.add_column(col, justify="left" if col in ("op", "applied") else "right")
+    """The per-layer MST table of ``simulate --mst auto|force``: MCU (ISS cycles of two
+    runs) or FPGA (the unit's LUTs / tree bits / latency from hw_sim.fpga.mst, and the
+    stage's LUTs in the two simulate estimates)."""
+    fpga = any("fpga" in r for r in res["mst_layers"])
+    if fpga:
+        title = "MST per layer: before -> after (hw_sim.fpga.mst: constant-weight unit; stage LUT: simulate totals)"
+        cols = ("#", "op", "applied", "PExSIMD", "depth", "bit-ops", "tree bits", "unit LUT", "latency",
+                "stage LUT", "why")
+    else:
+        title = "MST per layer: before -> after (ISS cycles: two runs, without and with MST)"
+        cols = ("#", "op", "applied", "depth", "bit-ops", "words", "predicted cycles", "ISS cycles", "ISS gain")
+    table = Table(title=title)
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("op", "applied", "why") else "right")
     for r in res["mst_layers"]:
+        head = (str(r["index"]), r["op"], "yes" if r["applied"] else "no")
+        bits = f"{r['bit_ops_before']:,} -> {r['bit_ops_after']:,}"
+        if fpga:
+            f = r["fpga"]
+            table.add_row(*head, f"{f['pe']}x{f['simd']}", str(r["depth"]), bits,
+                          f"{f['tree_bits_before']:,} -> {f['tree_bits_after']:,}",
+                          f"{f['lut_before']:,} -> {f['lut_after']:,}", f"{f['latency_before']} -> {f['latency_after']}",
+                          f"{r.get('stage_lut_before', 0):,} -> {r.get('stage_lut_after', 0):,}", f["why"])
+            continue
         pb, pa = r["predicted_cycles_before"], r["predicted_cycles_after"]
-        table.add_row(str(r["index"]), r["op"], "yes" if r["applied"] else "no", str(r["depth"]),
-                      f"{r['bit_ops_before']:,} -> {r['bit_ops_after']:,}", f"{r['words_before']:,} -> {r['words_after']:,}",
+        table.add_row(*head, str(r["depth"]), bits, f"{r['words_before']:,} -> {r['words_after']:,}",
                       f"{pb:,.0f} -> {pa:,.0f}" if pb is not None else "n/a",
                       f"{r['iss_cycles_before']:,.0f} -> {r['iss_cycles_after']:,.0f}",
                       f"{r['iss_cycles_before'] / r['iss_cycles_after']:.2f}x" if r["iss_cycles_after"] else "")
-    Console(width=140).print(table)
-    click.echo(f"total {res['total_cycles_without_mst']:,.0f} cycles without MST, {res['total_cycles']:,.0f} with")
+    Console(width=170 if fpga else 140).print(table)
+    if fpga:
+        click.echo(f"total {res['luts_without_mst']:,} LUT without MST, {res['luts']:,} with; first-frame latency "
+                   f"{res['total_cycles_without_mst']:,} -> {res['total_cycles']:,} cycles")
+    else:
+        click.echo(f"total {res['total_cycles_without_mst']:,.0f} cycles without MST, {res['total_cycles']:,.0f} with")
 
 
 @main.command()

@@ -12,6 +12,9 @@ Lowering of IR ops to pipeline stages (``hw_sim.fpga.cycles``), one op at a time
   is modelled as an integer MVAU with ``REAL_INPUT_BITS``-bit inputs (FINN's / BNN-PYNQ's
   UINT8 image input): the float pre-processing (``FloatSteps``) is assumed folded into
   the input quantisation and costs nothing here — a stated simplification.
+* A ``Dense`` / ``Conv2d`` with an MST plan -> ``MstMvau``: the MVAU's cycles at PE = MH,
+  resources and extra pipeline latency from ``hw_sim.fpga.mst`` (the latency is added to
+  the first-frame latency and the critical path; the dataflow simulation has none).
 * ``BinarizeInput`` -> a ``Thresholding`` unit on float32 inputs (a float compare is an
   integer compare of the bit patterns), per-element thresholds, PE = SIMD of the next
   MVAU.  A stand-alone ``Threshold`` -> ``Thresholding`` with PE of its producer.
@@ -30,8 +33,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from hw_sim.fpga import cycles as C
 from hw_sim.fpga import dataflow, power, resources
+from hw_sim.fpga import mst as fpga_mst
 
 from .errors import BnnccError
 from .folding import Folding, check_fold, mvau_layers
@@ -173,8 +179,12 @@ class _Builder:
             self.add(swu, simd, bits, _Stream(swu.out_words * simd, simd, bits))
             in_bits = bits
         sets = pixels if thr is not None and thr.per == "element" else 1
-        s = C.Mvau(op.name, k, mh=mh, mw=mw, pixels=pixels, pe=pe, simd=simd, in_bits=in_bits,
-                   thresholds=steps, thr_sets=sets)
+        if getattr(op, "mst", None) is not None:
+            s = _mst_stage(op, k, mh, mw, pixels, simd, in_bits, steps, sets)
+            pe = mh
+        else:
+            s = C.Mvau(op.name, k, mh=mh, mw=mw, pixels=pixels, pe=pe, simd=simd, in_bits=in_bits,
+                       thresholds=steps, thr_sets=sets)
         self.add(s, simd, in_bits, _Stream(mh * pixels, pe, s.out_bits))
 
     def _pool(self, k: int, op, ti, to) -> None:
@@ -196,6 +206,22 @@ class _Builder:
         self.add(swu, ch, bits, _Stream(swu.out_words * ch, ch, bits))
         pool = C.Pool(op.name, k, ofm=to.shape[:2], kernel=tuple(op.kernel), channels=ch, bits=bits)
         self.add(pool, ch, bits, _Stream(to.numel, ch, bits))
+
+
+def _mst_stage(op, k, mh, mw, pixels, simd, in_bits, steps, sets) -> C.MstMvau:
+    """The stage of a layer with an MST plan: an MVAU with PE = MH whose resources are
+    ``hw_sim.fpga.mst``'s (see ``resources._mst_mvau``); |D_j| from the weights."""
+    plan = op.mst
+    w = op.weight.reshape(mh, -1)
+    d_bits = np.zeros(mh, np.int64)
+    for j in np.nonzero(plan.parent >= 0)[0]:
+        same = int((w[j] == w[plan.parent[j]]).sum())
+        d_bits[j] = same if plan.comp[j] else mw - same
+    u = fpga_mst.unit(mw, mh, in_bits, steps, plan.parent, d_bits, plan.order, mw // simd)
+    return C.MstMvau(op.name, k, mh=mh, mw=mw, pixels=pixels, pe=mh, simd=simd, in_bits=in_bits, thresholds=steps,
+                     thr_sets=sets, unrolled=simd == mw, mst_sum_before=u.sum_before, mst_sum_after=u.sum_after,
+                     mst_ff_before=u.ff_before, mst_ff_after=u.ff_after, latency_before=u.latency_before,
+                     latency_after=u.latency_after)
 
 
 def build_pipeline(g: Graph, fold: Folding, notes: list[str] | None = None) -> tuple[list[C.Stage], list[int | None]]:
@@ -378,10 +404,15 @@ def _over(e: Estimate, caps: dict, what: str) -> str:
 
 
 def simulate(model, target: Target, fold_spec: str | None = None, fps: float | None = None,
-             max_luts: int | None = None, frames: int = 3, fifo_depth: int | None = None) -> dict:
+             max_luts: int | None = None, frames: int = 3, fifo_depth: int | None = None,
+             options: dict | None = None) -> dict:
     """The ``bnncc simulate`` report of an FPGA target: folding (given, or automatic to
     ``fps`` / ``max_luts`` / the device), per-layer cycles and resources, a dataflow
-    simulation of ``frames`` frames, FPS, latency, utilisation, power and energy."""
+    simulation of ``frames`` frames, FPS, latency, utilisation, power and energy.
+    With ``options["mst"]`` auto or force: the folding is chosen (or given) without MST,
+    the model is lowered again with the MST pass deciding per layer at that folding, and
+    the report is the MST design's, with ``mst_layers`` (per candidate layer: the pass's
+    record and the stage's LUTs/FFs/latency without and with) and the totals without."""
     from .compiler import lower
     from .folding import parse_fold
 
@@ -389,7 +420,9 @@ def simulate(model, target: Target, fold_spec: str | None = None, fps: float | N
         raise BnnccError(f"not an FPGA target ('{target.kind}')", where=target.name)
     if fold_spec and (fps is not None or max_luts is not None):
         raise BnnccError("give either --fold or --fps/--max-luts (automatic folding), not both")
-    g = lower(model, target).graph
+    options = dict(options or {})
+    mst = options.get("mst") or "off"
+    g = lower(model, target, options={**options, "mst": "off"}).graph
     depth = FIFO_DEPTH if fifo_depth is None else fifo_depth
     if fold_spec:
         est = estimate(g, target, parse_fold(fold_spec), depth)
@@ -399,7 +432,33 @@ def simulate(model, target: Target, fold_spec: str | None = None, fps: float | N
         est = fr.estimate if depth == FIFO_DEPTH else estimate(g, target, fr.fold, depth)
         fold_info = {"mode": "auto", "target_fps": fps, "max_luts": max_luts, "reached": fr.reached,
                      "message": fr.message, "budget": fr.caps}
-    return report(est, target, frames, fold_info, size_fifos=fifo_depth is None)
+    if mst == "off":
+        return report(est, target, frames, fold_info, size_fifos=fifo_depth is None)
+    base = report(est, target, frames, fold_info, size_fifos=fifo_depth is None)
+    gm = lower(model, target, options={**options, "fold": dict(est.fold)}).graph
+    res = report(estimate(gm, target, est.fold, depth), target, frames, fold_info, size_fifos=fifo_depth is None)
+    res["mst_layers"] = mst_comparison(gm, res, base)
+    res.update(luts_without_mst=base["luts"], ffs_without_mst=base["ffs"], fps_without_mst=base["fps"],
+               total_cycles_without_mst=base["total_cycles"])
+    return res
+
+
+def mst_comparison(g: Graph, with_mst: dict, without: dict) -> list[dict]:
+    """Per MST-candidate layer: the pass's record (bit-ops, tree, FPGA figures) and its
+    stage's LUTs, FFs, cycles and MST pipeline latency in the two simulate reports."""
+    by_index = {}
+    for rep, key in ((without, "before"), (with_mst, "after")):
+        for L in rep["layers"]:
+            if L["index"] is not None and L["op"] in ("MVAU", "MVAU+MST"):
+                row = by_index.setdefault(L["index"], {})
+                row.update({f"stage_lut_{key}": L["lut"], f"stage_ff_{key}": L["ff"],
+                            f"stage_cycles_{key}": L["cycles"]})
+    rows = []
+    for k, op in enumerate(g.ops):
+        rec = g.meta.get("mst", {}).get(op.output)
+        if rec is not None:
+            rows.append({"index": k, "op": op.kind, "name": op.name, **rec, **by_index.get(k, {})})
+    return rows
 
 
 def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | None = None,
@@ -431,14 +490,19 @@ def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | Non
         else:
             sim = dataflow.simulate(est.stages, frames, est.fifo_depths)
     ii = sim.ii if sim else est.ii
-    latency = sim.first_frame_latency if sim else sum(est.cycles)
+    # the dataflow model has no pipeline latency inside a stage; an MST unit's chained
+    # adders add latency_after - latency_before cycles (hw_sim.fpga.mst), counted here
+    mst_extra = sum(s.latency_after - s.latency_before for s in est.stages if isinstance(s, C.MstMvau))
+    latency = (sim.first_frame_latency if sim else sum(est.cycles)) + mst_extra
     fps = clock / ii
     t = est.total
     pw = power.estimate(f, clock, t.lut, t.ff, t.bram36, t.dsp)
     layers = []
     for i, (s, c, r) in enumerate(zip(est.stages, est.cycles, est.res)):
         pe, simd = s.parallelism
-        layers.append({"stage": i, "index": s.op if s.op >= 0 else None, "op": s.kind, "name": s.name,
+        extra = {"mst_latency_before": s.latency_before, "mst_latency_after": s.latency_after,
+                 "mst_unrolled": s.unrolled} if isinstance(s, C.MstMvau) else {}
+        layers.append({**extra, "stage": i, "index": s.op if s.op >= 0 else None, "op": s.kind, "name": s.name,
                        "pe": pe or None, "simd": simd or None, "cycles": c,
                        "percent": 100.0 * c / est.ii, "lut": round(r.lut), "ff": round(r.ff),
                        "bram18": r.bram18, "bram36": r.bram36, "dsp": r.dsp,
@@ -465,7 +529,7 @@ def report(est: Estimate, target: Target, frames: int = 3, fold_info: dict | Non
         "verification": "not checked (estimate only; run bnncc verify --target " + target.name + ")",
         "layers": layers,
         "fps": fps, "ii_cycles": ii, "analytic_ii_cycles": est.ii,
-        "critical_path_cycles": sum(est.cycles),
+        "critical_path_cycles": sum(est.cycles) + mst_extra, "mst_latency_cycles": mst_extra,
         "luts": round(t.lut), "ffs": round(t.ff), "brams": t.bram36, "bram18": t.bram18, "dsps": t.dsp,
         "lutram": round(t.lutram),
         "fifo": {"depths": est.fifo_depths, "lut": round(fifo_tot.lut), "ff": round(fifo_tot.ff),

@@ -246,3 +246,122 @@ def test_auto_pays_on_clustered_rows_and_the_cost_model_tracks_the_iss():
     assert L["auto_applied"] and L["cycles_auto"] < 0.6 * L["cycles_off"]
     for pred, iss in ((L["predicted_off"], L["cycles_off"]), (L["predicted_auto"], L["cycles_auto"])):
         assert abs(pred - iss) <= 0.15 * iss
+
+
+# ---- FPGA: the bit-level cost model (hw_sim.fpga.mst) and the auto decision ---------------
+
+UNROLLED_TFC = {1: (64, 784), 3: (64, 64), 5: (64, 64), 7: (10, 64)}
+
+
+def test_fpga_unit_model_by_hand():
+    """A 3-channel chain on K = 8 bipolar inputs, one threshold step: root 8 bits,
+    child 1 with |D| = 2 (plain), child 2 of child 1 with |D| = 1."""
+    from hw_sim.fpga import mst as fm
+    from hw_sim.fpga.resources import MVAU_C0, MVAU_C1
+
+    u = fm.unit(8, 3, 1, 1, parent=[-1, 0, 1], d_bits=[8, 2, 1], order=[0, 1, 2])
+    acc = 4  # ceil(log2(8 + 1))
+    root = 2 * (2 * 8 - 1) + acc + acc           # tree + accumulator + one comparator
+    assert u.sum_before == 3 * root
+    assert u.sum_after == root + (2 * 3 + acc + acc) + (2 * 1 + acc + acc)
+    assert (u.tree_bits_before, u.tree_bits_after) == (24, 11)
+    assert u.luts("after") == MVAU_C0 + MVAU_C1 * u.sum_after
+    # latency: tree over 8 bits = 3 levels = 2 stages; children chain 1 adder stage each
+    assert (u.latency_before, u.latency_after) == (1 + 2 + 1, 1 + 4 + 1)
+    assert fm.tree(0, 1) == 0 and fm.tree(5, 2) == 3 * 9 and fm.stages(1) == 0 and fm.stages(64) == 3
+
+
+def test_fpga_auto_applies_only_on_unrolled_layers(shared):
+    from bnncc.compiler import lower
+    from bnncc.targets import load_target
+
+    fold = {**UNROLLED_TFC, 5: (4, 64)}
+    c = lower(shared / SHARED_MODELS[1][1], load_target("pynq-z2"), options={"mst": "auto", "fold": fold})
+    ops = c.graph.ops
+    recs = c.graph.meta["mst"]
+    for k in (1, 3, 7):
+        f = recs[ops[k].output]["fpga"]
+        assert ops[k].mst is not None and f["applied"] and f["unrolled"]
+        assert f["lut_after"] < f["lut_before"] and f["tree_bits_after"] < f["tree_bits_before"]
+        assert f["latency_after"] > f["latency_before"]   # the chain costs pipeline latency
+    f = recs[ops[5].output]["fpga"]
+    assert ops[5].mst is None and not f["applied"] and not f["unrolled"] and f["why"].startswith("folded")
+    assert f["lut_after"] == f["lut_before"] and f["rejected_plan"]["lut_after"] < f["lut_before"]
+    # no folding given: every layer is folded (1x1), nothing applied
+    c = lower(shared / SHARED_MODELS[1][1], load_target("pynq-z2"), options={"mst": "auto"})
+    assert all(getattr(op, "mst", None) is None for op in c.graph.ops)
+    # the depth bound caps the extra latency
+    c = lower(shared / SHARED_MODELS[1][1], load_target("pynq-z2"),
+              options={"mst": "auto", "fold": UNROLLED_TFC, "mst_depth": 2})
+    for r in c.graph.meta["mst"].values():
+        assert r["depth"] <= 2 and r["fpga"]["latency_after"] <= r["fpga"]["latency_before"] + 2
+
+
+def test_fpga_auto_rejects_a_plan_whose_adders_cost_more():
+    """Two channels w and -w with complement edges off: the child's difference set is
+    all K bits, so its tree is as big as a root's plus an adder: auto keeps the layer."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.mst import mlp, random_rows
+
+    from bnncc.compiler import lower
+    from bnncc.targets import load_target
+
+    w = random_rows(np.random.default_rng(0), 1, 64)[0]
+    model = mlp([np.stack([w, -w]).T.astype(np.float32), random_rows(np.random.default_rng(1), 3, 2).T])
+    t = load_target("pynq-z2")
+    first = next(k for k, op in enumerate(lower(model, t).graph.ops) if isinstance(op, O.Dense))
+    for complement, applied in ((False, False), (True, True)):
+        c = lower(model, t, options={"mst": "auto", "fold": {first: (2, 64)}, "mst_complement": complement})
+        f = c.graph.meta["mst"][c.graph.ops[first].output]["fpga"]
+        assert f["unrolled"] and f["applied"] is applied, f
+        assert (c.graph.ops[first].mst is not None) is applied
+    assert "adders cost more" in lower(model, t, options={"mst": "auto", "fold": {first: (2, 64)},
+                                                          "mst_complement": False}).graph.meta["mst"][
+        c.graph.ops[first].output]["fpga"]["why"]
+
+
+def test_fpga_resources_count_the_mst_delta():
+    """An unrolled MST stage = the MVAU's figure + c1 (after - before); forced on a folded
+    layer it is the constant-weight unit's own figure.  Cycles are the MVAU's at PE = MH."""
+    from hw_sim.fpga import cycles as C
+    from hw_sim.fpga import mst as fm
+    from hw_sim.fpga import resources as R
+
+    u = fm.unit(64, 8, 1, 1, parent=[-1, 0, 0, 1, 1, 2, 2, 3], d_bits=[64, 5, 7, 3, 9, 2, 4, 6],
+                order=list(range(8)))
+    kw = dict(mh=8, mw=64, pe=8, simd=64, thresholds=1, mst_sum_before=u.sum_before, mst_sum_after=u.sum_after,
+              mst_ff_before=u.ff_before, mst_ff_after=u.ff_after)
+    s = C.MstMvau("l", 0, unrolled=True, **kw)
+    base = R.stage(C.Mvau("l", 0, mh=8, mw=64, pe=8, simd=64, thresholds=1))
+    got = R.stage(s)
+    assert got.lut == pytest.approx(base.lut + R.MVAU_C1 * (u.sum_after - u.sum_before))
+    assert got.lut < base.lut and s.cycles() == 1
+    folded = C.MstMvau("l", 0, unrolled=False, **{**kw, "simd": 8})
+    assert R.stage(folded).lut == pytest.approx(u.luts("after")) and folded.cycles() == 8
+    with pytest.raises(ValueError, match="PE = MH"):
+        C.MstMvau("l", 0, **{**kw, "pe": 4})
+
+
+def test_simulate_fpga_mst_table_and_totals(shared):
+    import subprocess
+    import sys
+
+    model = str(shared / SHARED_MODELS[1][1])
+    spec = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in UNROLLED_TFC.items())
+    run = subprocess.run([sys.executable, "-m", "bnncc.cli", "simulate", model, "-t", "pynq-z2", "--fold", spec,
+                          "--mst", "auto", "--mst-depth", "3", "--json"], capture_output=True, text=True)
+    res = json.loads(run.stdout)
+    rows = res["mst_layers"]
+    assert [r["index"] for r in rows] == [1, 3, 5, 7] and all(r["applied"] for r in rows)
+    assert res["luts"] < res["luts_without_mst"]
+    saved = sum(r["stage_lut_before"] - r["stage_lut_after"] for r in rows)
+    assert saved > 0 and abs((res["luts_without_mst"] - res["luts"]) - saved) <= 0.05 * saved  # FIFOs may move
+    for r in rows:
+        assert r["stage_cycles_after"] == r["stage_cycles_before"] == 1   # II unchanged: one pixel per cycle
+    assert res["mst_latency_cycles"] == sum(r["fpga"]["latency_after"] - r["fpga"]["latency_before"] for r in rows)
+    run = subprocess.run([sys.executable, "-m", "bnncc.cli", "simulate", model, "-t", "pynq-z2", "--fold", spec,
+                          "--mst", "auto"], capture_output=True, text=True)
+    assert "MST per layer" in run.stdout and "unit LUT" in run.stdout and "LUT without MST" in run.stdout, run.stdout
