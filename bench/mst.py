@@ -16,6 +16,14 @@ known weight structure: random ±1 rows (the control: about 2x fewer bit-ops and
 word savings) and clustered rows (few centres, each row a centre with a fraction of
 its bits flipped, contiguously or at random), where the difference sets are small.
 
+``--fpga`` measures the FPGA side instead (pynq-z2, hw_sim.fpga.mst's LUT model): every
+model at the fully unrolled folding (PE = MH and SIMD = MW, for a KxK convolution the
+largest SIMD the rules allow, Cin: such a layer stays folded and MST does not pay), with
+``--mst force`` and ``--mst auto``: per layer the popcount-tree input bits, the unit's
+LUTs and latency before/after, the stage LUTs in ``bnncc simulate``'s totals, and
+whether auto applies the plan; ``--csim`` also checks the forced design bit-exact in the
+HLS C-simulation (g++).
+
 ``--calibrate`` fits the word-level cost model of ``bnncc/passes/mst_reorder.py``
 (``WordCosts``) by least squares over synthetic layers and prints the constants and
 the fit's worst relative error.
@@ -217,6 +225,105 @@ def calibrate(quick: bool) -> None:
               f"entry={coef[4]:.2f}  (max relative error {err.max():.1%} over {len(y)} builds)")
 
 
+# ---- FPGA (--fpga) ----------------------------------------------------------------------
+
+
+def measure_fpga(model, inputs, depth=None, csim: bool = False) -> dict:
+    """pynq-z2 at the fully unrolled folding: simulate with --mst force and auto; per
+    candidate layer the FPGA record of both and the stage LUTs in the totals."""
+    from bnncc.api import verify
+    from bnncc.compiler import lower
+    from bnncc.folding import mvau_layers
+    from bnncc.fpga import simulate as fpga_simulate
+
+    t = load_target("pynq-z2")
+    g = lower(model, t).graph
+    fold = {m.index: (m.mh, m.simd_unit) for m in mvau_layers(g)}
+    spec = ",".join(f"{k}={pe}x{simd}" for k, (pe, simd) in sorted(fold.items()))
+    runs = {mode: fpga_simulate(model, t, fold_spec=spec, frames=2, options={"mst": mode, "mst_depth": depth})
+            for mode in ("force", "auto")}
+    layers = []
+    for f, a in zip(runs["force"]["mst_layers"], runs["auto"]["mst_layers"]):
+        ff, af = f["fpga"], a["fpga"]
+        layers.append({"index": f["index"], "name": f["name"], "op": f["op"], "fold": [ff["pe"], ff["simd"]],
+                       "unrolled": ff["unrolled"], "depth_force": f["depth"], "why_auto": af["why"],
+                       "bit_ops_before": f["bit_ops_before"], "bit_ops_force": f["bit_ops_after"],
+                       "tree_bits_before": ff["tree_bits_before"], "tree_bits_force": ff["tree_bits_after"],
+                       "unit_lut_before": ff["lut_before"], "unit_lut_force": ff["lut_after"],
+                       "latency_before": ff["latency_before"], "latency_force": ff["latency_after"],
+                       "stage_lut_before": f["stage_lut_before"], "stage_lut_force": f["stage_lut_after"],
+                       "stage_lut_auto": a["stage_lut_after"], "auto_applied": a["applied"]})
+    out = {"fold": spec, "layers": layers,
+           "luts": {"off": runs["force"]["luts_without_mst"], "force": runs["force"]["luts"],
+                    "auto": runs["auto"]["luts"]},
+           "latency_cycles": {"off": runs["force"]["total_cycles_without_mst"],
+                              "force": runs["force"]["total_cycles"], "auto": runs["auto"]["total_cycles"]},
+           "bit_ops_before": sum(L["bit_ops_before"] for L in layers),
+           "bit_ops_force": sum(L["bit_ops_force"] for L in layers)}
+    if csim:
+        n = 4 if inputs is None else len(inputs)
+        rec = verify(model, "pynq-z2", inputs=inputs, n=n, fold=fold, options={"mst": "force", "mst_depth": depth})
+        out["csim"] = {"n": rec["n"], "bit_exact": rec["bit_exact"], "max_abs_err": rec["max_abs_err"],
+                       "argmax_match": rec["argmax_match"]}
+        if not rec["bit_exact"]:   # is it MST's? the same design without MST, same inputs
+            off = verify(model, "pynq-z2", inputs=inputs, n=n, fold=fold, options={"mst": "off"})
+            out["csim_without_mst"] = {"bit_exact": off["bit_exact"], "max_abs_err": off["max_abs_err"],
+                                       "argmax_match": off["argmax_match"]}
+    return out
+
+
+def print_fpga(name: str, r: dict) -> None:
+    print(f"\n== {name}  (pynq-z2, fold {r['fold']})")
+    print(f"{'layer':<12}{'fold':>11}{'bit-ops off->force':>24}{'unit LUT off->force':>24}{'latency':>9}"
+          f"{'depth':>6}{'stage LUT off->force':>24}{'auto':>6}  why (auto)")
+    for L in r["layers"]:
+        print(f"{L['name'][:11]:<12}{L['fold'][0]:>5}x{L['fold'][1]:<5}"
+              f"{L['bit_ops_before']:>11,} ->{L['bit_ops_force']:>9,}"
+              f"{L['unit_lut_before']:>11,} ->{L['unit_lut_force']:>9,} {L['latency_before']:>3}->{L['latency_force']:<3}"
+              f"{L['depth_force']:>6}{L['stage_lut_before']:>11,} ->{L['stage_lut_force']:>9,}"
+              f"{'yes' if L['auto_applied'] else 'no':>6}  {L['why_auto']}")
+    lut, lat = r["luts"], r["latency_cycles"]
+    print(f"{'model':<12}{'':>11}{r['bit_ops_before']:>11,} ->{r['bit_ops_force']:>9,} "
+          f"({r['bit_ops_before'] / max(1, r['bit_ops_force']):.2f}x)   total LUT off {lut['off']:,} force "
+          f"{lut['force']:,} auto {lut['auto']:,}; latency off {lat['off']} force {lat['force']} auto {lat['auto']} cycles"
+          + _csim_text(r))
+
+
+def _csim_text(r: dict) -> str:
+    if "csim" not in r:
+        return ""
+    c = r["csim"]
+    if c["bit_exact"]:
+        return f"; C-sim bit-exact on {c['n']} inputs"
+    off = r["csim_without_mst"]
+    return (f"; C-sim NOT bit-exact with MST (max |err| {c['max_abs_err']:g}, argmax {c['argmax_match']}/{c['n']}; "
+            f"without MST: {'bit-exact' if off['bit_exact'] else 'also not, max |err| %g' % off['max_abs_err']})")
+
+
+def main_fpga(args) -> int:
+    import tempfile
+
+    out = {}
+    sh = shared()
+    n = 4 if args.quick else 20
+    for name, rel in (("finn_tfc_w1a1", "models/finn_tfc_w1a1/model.onnx"),
+                      ("qonnx_tfc_w1a1", "models/qonnx_tfc_w1a1/TFC_1W1A.onnx")):
+        x, _ = load_inputs(sh / "golden" / f"{name}_mnist100.npz")
+        out[name] = measure_fpga(str(sh / rel), x[:n], args.depth, args.csim)
+        print_fpga(name, out[name])
+    with tempfile.TemporaryDirectory(prefix="bnncc-mst-bench-") as d:
+        for label, path, x, acc in train_digits(Path(d), args.quick):
+            out[label] = measure_fpga(str(path), x[:n], args.depth, args.csim)
+            out[label]["test_accuracy"] = acc
+            print_fpga(f"{label} (test accuracy {acc})", out[label])
+    for name, model in synthetic_cases(args.quick):
+        out[name] = measure_fpga(model, None, args.depth, args.csim)
+        print_fpga(name, out[name])
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer inputs and smaller synthetic layers")
@@ -225,7 +332,11 @@ def main(argv=None) -> int:
     p.add_argument("--digits-inputs", type=Path, default=None, help=".npz inputs for the --digits models")
     p.add_argument("--depth", type=int, default=None, help="--mst-depth for the force and auto builds")
     p.add_argument("--calibrate", action="store_true", help="fit the cost model instead")
+    p.add_argument("--fpga", action="store_true", help="the FPGA side (pynq-z2, fully unrolled folding) instead")
+    p.add_argument("--csim", action="store_true", help="with --fpga: check the forced designs in the HLS C-simulation")
     args = p.parse_args(argv)
+    if args.fpga:
+        return main_fpga(args)
     if args.calibrate:
         calibrate(args.quick)
         return 0
