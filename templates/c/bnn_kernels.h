@@ -177,6 +177,152 @@ BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a,
     *sum = u ^ c;
 }
 
+/* ---- Harley-Seal blocks in ARMv7E-M assembly (Cortex-M4/M7, GCC) ----------------
+ * GCC 12 at -O2 keeps too many values live in the C block loop below and spills the
+ * input words; this hand-scheduled loop fits the 13 allocatable registers: 7 live
+ * (a, b, end, ones, twos, fours, top) and 6 temporaries.  Per block of 8 words (the
+ * cycles of the Cortex-M4 TRM model, hw_sim/cortexm/timing.py): 4 runs of 4 pipelined
+ * loads (5 each), 8 XOR, 7 carry-save adders of 5 instructions (CSA(c, x, y):
+ * carry = (c & x) | ((c ^ x) & y), sum = c ^ x ^ y), the SWAR byte counts of the
+ * weight-8 carry (9) summed into top by USADA8 against a zeroed register (2), and the
+ * loop test (3 when taken): 77 cycles, 0.30 cycles per bit.  Exactly the C loop's
+ * integers: the same CSA tree, words in the same order; bnn_pc_feed uses it for the
+ * XOR stream (dense and convolution rows, bipolar input) and keeps the C loop for the
+ * masked and plain streams and the tail words.  BNN_HS_ASM_BLOCKS(a, b, end, ones,
+ * twos, fours, eights, top): a < end, end - a a multiple of 8 words; a and b advance
+ * to end (b by as much), top (uint32_t) += popcount of each block's weight-8 carry
+ * (the caller scales top by 8, as for the C loop); eights is untouched (a block of 8
+ * has no weight-16 level). */
+#if defined(__ARM_ARCH_7EM__) && defined(__GNUC__) && BNN_WORD_BITS == 32 \
+    && BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL && !defined(BNN_NO_ASM)
+#define BNN_HS_ASM 1
+/* two words of a ^ b into the weight-1 counter %[o]: carry (weight 2) to CARRY */
+#define BNN_HS_ASM_PAIR(CARRY)                                                     \
+    "ldr %[t0], [%[a]], #4\n\t"                                                  \
+    "ldr %[t1], [%[a]], #4\n\t"                                                  \
+    "ldr %[t2], [%[b]], #4\n\t"                                                  \
+    "ldr %[t3], [%[b]], #4\n\t"                                                  \
+    "eor %[t0], %[t0], %[t2]\n\t"                                                \
+    "eor %[t1], %[t1], %[t3]\n\t"                                                \
+    "and %[t3], %[o], %[t0]\n\t"                                                 \
+    "eor %[t2], %[o], %[t0]\n\t"                                                 \
+    "eor %[o], %[t2], %[t1]\n\t"                                                 \
+    "and %[t2], %[t2], %[t1]\n\t"                                                \
+    "orr " CARRY ", %[t2], %[t3]\n\t"
+/* the same into a counter known to be 0 (a feed's first block): a half adder */
+#define BNN_HS_ASM_PAIR0(CARRY)                                                    \
+    "ldr %[t0], [%[a]], #4\n\t"                                                  \
+    "ldr %[t1], [%[a]], #4\n\t"                                                  \
+    "ldr %[t2], [%[b]], #4\n\t"                                                  \
+    "ldr %[t3], [%[b]], #4\n\t"                                                  \
+    "eor %[t0], %[t0], %[t2]\n\t"                                                \
+    "eor %[t1], %[t1], %[t3]\n\t"                                                \
+    "eor %[o], %[t0], %[t1]\n\t"                                                 \
+    "and " CARRY ", %[t0], %[t1]\n\t"
+/* CSA(0, X, Y) into counter C: C = X ^ Y, carry X & Y to X */
+#define BNN_HS_ASM_CSA0(C, X, Y)                                                   \
+    "eor " C ", " X ", " Y "\n\t"                                                \
+    "and " X ", " X ", " Y "\n\t"
+/* CSA(C, X, Y) into counter C: carry to X (t3 is scratch) */
+#define BNN_HS_ASM_CSA(C, X, Y)                                                    \
+    "and %[t3], " C ", " X "\n\t"                                                \
+    "eor " X ", " C ", " X "\n\t"                                                \
+    "eor " C ", " X ", " Y "\n\t"                                                \
+    "and " X ", " X ", " Y "\n\t"                                                \
+    "orr " X ", " X ", %[t3]\n\t"
+/* top += popcount(t4): SWAR byte counts, summed by USADA8 (t0 is scratch) */
+#define BNN_HS_ASM_TOP                                                             \
+    "lsr %[t0], %[t4], #1\n\t"                                                 \
+    "and %[t0], %[t0], #0x55555555\n\t"                                        \
+    "sub %[t4], %[t4], %[t0]\n\t"                                              \
+    "lsr %[t0], %[t4], #2\n\t"                                                 \
+    "and %[t0], %[t0], #0x33333333\n\t"                                        \
+    "and %[t4], %[t4], #0x33333333\n\t"                                        \
+    "add %[t4], %[t4], %[t0]\n\t"                                              \
+    "add %[t4], %[t4], %[t4], lsr #4\n\t"                                      \
+    "and %[t4], %[t4], #0x0f0f0f0f\n\t"                                        \
+    BNN_HS_ASM_ZERO                                                            \
+    "usada8 %[top], %[t4], " BNN_HS_ASM_Z ", %[top]\n\t"
+#define BNN_HS_ASM_BLOCKS(FIRST, a_, b_, end_, ones_, twos_, fours_, eights_, top_) \
+    do {                                                                           \
+        uint32_t bnn_t0, bnn_t1, bnn_t2, bnn_t3, bnn_t4, bnn_t5;                   \
+        __asm__ __volatile__(                                                      \
+            FIRST                                                                  \
+            "1:\n\t"                                                               \
+            BNN_HS_ASM_TREE                                                        \
+            BNN_HS_ASM_TOP                                                         \
+            "cmp %[a], %[end]\n\t"                                                 \
+            "bne 1b\n\t"                                                           \
+            : [a] "+&r"(a_), [b] "+&r"(b_), [o] "+&r"(ones_), [w] "+&r"(twos_),   \
+              [f] "+&r"(fours_), [top] "+&r"(top_), [t0] "=&r"(bnn_t0),            \
+              [t1] "=&r"(bnn_t1), [t2] "=&r"(bnn_t2), [t3] "=&r"(bnn_t3),          \
+              [t4] "=&r"(bnn_t4), [t5] "=&r"(bnn_t5) BNN_HS_ASM_EIGHTS(eights_)     \
+            : [end] "r"(end_) BNN_HS_ASM_ZERO_IN                                   \
+            : "cc", "memory");                                                     \
+        (void)(eights_);                                                           \
+    } while (0)
+/* 8 words: the weight-8 carry ends in t4 */
+#define BNN_HS_ASM_TREE8                                                           \
+    BNN_HS_ASM_PAIR("%[t4]")                      /* twos_a */                     \
+    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
+    BNN_HS_ASM_CSA("%[w]", "%[t4]", "%[t2]")      /* fours_a */                    \
+    BNN_HS_ASM_PAIR("%[t5]")                      /* twos_a */                     \
+    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
+    BNN_HS_ASM_CSA("%[w]", "%[t5]", "%[t2]")      /* fours_b */                    \
+    BNN_HS_ASM_CSA("%[f]", "%[t4]", "%[t5]")      /* eights_a */
+/* the first block of a feed whose counters are all 0 (a dense row): the first adder of
+ * each level is a half adder, 9 instructions fewer (12 with blocks of 16); then the
+ * loop for the other blocks (there is at least one more: see bnn_pc_feed) */
+#define BNN_HS_ASM_TREE8_FIRST(LAST)                                               \
+    BNN_HS_ASM_PAIR0("%[t4]")                     /* twos_a */                     \
+    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
+    BNN_HS_ASM_CSA0("%[w]", "%[t4]", "%[t2]")     /* fours_a */                    \
+    BNN_HS_ASM_PAIR("%[t5]")                      /* twos_a */                     \
+    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
+    BNN_HS_ASM_CSA("%[w]", "%[t5]", "%[t2]")      /* fours_b */                    \
+    LAST("%[f]", "%[t4]", "%[t5]")                /* eights_a */
+#if BNN_HS_BLOCK == 8
+#define BNN_HS_ASM_TREE BNN_HS_ASM_TREE8
+#define BNN_HS_ASM_FIRST BNN_HS_ASM_TREE8_FIRST(BNN_HS_ASM_CSA0) BNN_HS_ASM_TOP
+#define BNN_HS_ASM_EIGHTS(var)
+/* a 14th register holds the 0 that USADA8 subtracts */
+#define BNN_HS_ASM_ZERO
+#define BNN_HS_ASM_ZERO_IN , [z] "r"(0u)
+#define BNN_HS_ASM_Z "%[z]"
+#else
+/* 16 words: the second half of the tree holds eights_a (t4) and fours_a (t5) and, for
+ * the last pair, twos_a (t2), so that pair loads through 3 temporaries (a, b, a, b:
+ * one cycle more); the weight-16 carry ends in t4.  eights (%[e]) makes 14 operands:
+ * GCC also allocates lr. */
+#define BNN_HS_ASM_TREE BNN_HS_ASM_TREE8 BNN_HS_ASM_SECOND_HALF(BNN_HS_ASM_CSA)
+#define BNN_HS_ASM_SECOND_HALF(LAST)                                               \
+    BNN_HS_ASM_PAIR("%[t5]")                      /* twos_a */                     \
+    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
+    BNN_HS_ASM_CSA("%[w]", "%[t5]", "%[t2]")      /* fours_a */                    \
+    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_a */                     \
+    "ldr %[t0], [%[a]], #4\n\t"                                                  \
+    "ldr %[t1], [%[b]], #4\n\t"                                                  \
+    "ldr %[t3], [%[a]], #4\n\t"                                                  \
+    "eor %[t0], %[t0], %[t1]\n\t"                                                \
+    "ldr %[t1], [%[b]], #4\n\t"                                                  \
+    "eor %[t1], %[t3], %[t1]\n\t"                                                \
+    BNN_HS_ASM_CSA("%[o]", "%[t0]", "%[t1]")      /* twos_b */                     \
+    BNN_HS_ASM_CSA("%[w]", "%[t2]", "%[t0]")      /* fours_b */                    \
+    BNN_HS_ASM_CSA("%[f]", "%[t5]", "%[t2]")      /* eights_b */                   \
+    LAST("%[e]", "%[t4]", "%[t5]")                /* sixteens */
+#define BNN_HS_ASM_FIRST                                                           \
+    BNN_HS_ASM_TREE8_FIRST(BNN_HS_ASM_CSA0)                                        \
+    BNN_HS_ASM_SECOND_HALF(BNN_HS_ASM_CSA0) BNN_HS_ASM_TOP
+#define BNN_HS_ASM_EIGHTS(var) , [e] "+&r"(var)
+/* no register left for a constant 0: t0 is zeroed in every block */
+#define BNN_HS_ASM_ZERO "mov %[t0], #0\n\t"
+#define BNN_HS_ASM_ZERO_IN
+#define BNN_HS_ASM_Z "%[t0]"
+#endif
+#else
+#define BNN_HS_ASM 0
+#endif
+
 /* Popcount accumulator over a stream of words fed in pieces (the taps of a
  * convolution), so Harley-Seal keeps its counters across the pieces.  Invariant:
  * bits counted = n + 16 pc(sixteens fed to n) + 8 pc(eights) + 4 pc(fours)
@@ -227,6 +373,21 @@ BNN_ALWAYS_INLINE void bnn_pc_feed(bnn_pc_acc *s, int32_t kind, const bnn_word_t
      * Total popcount = 16 pc(sixteens) + 8 pc(eights) + 4 pc(fours) + 2 pc(twos) + pc(ones). */
     bnn_word_t ones = s->ones, twos = s->twos, fours = s->fours, eights = s->eights;
     int32_t top = 0;
+#if BNN_HS_ASM
+    /* from 2 blocks on: a lone block (a 3x3 convolution's row of 12 words) is faster
+     * in C, scheduled by GCC with the code around it (bench/kernels.py) */
+    if (kind == BNN_PC_XOR && n >= 2 * BNN_HS_BLOCK) {
+        const int32_t nb = n / BNN_HS_BLOCK;
+        uint32_t utop = 0;
+        if ((ones | twos | fours | eights) == 0) /* a constant where the state is (dense rows) */
+            BNN_HS_ASM_BLOCKS(BNN_HS_ASM_FIRST, a, b, a + nb * BNN_HS_BLOCK, ones, twos, fours, eights, utop);
+        else
+            BNN_HS_ASM_BLOCKS("", a, b, a + nb * BNN_HS_BLOCK, ones, twos, fours, eights, utop);
+        /* a and b moved on by nb blocks */
+        n -= nb * BNN_HS_BLOCK;
+        top = (int32_t)utop;
+    }
+#endif
     BNN_UNROLL2
     for (; n >= BNN_HS_BLOCK; BNN_PC_ADVANCE(BNN_HS_BLOCK)) {
         bnn_word_t twos_a, twos_b, fours_a, fours_b, eights_a;
