@@ -179,20 +179,24 @@ BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a,
 
 /* ---- Harley-Seal blocks in ARMv7E-M assembly (Cortex-M4/M7, GCC) ----------------
  * GCC 12 at -O2 keeps too many values live in the C block loop below and spills the
- * input words; this hand-scheduled loop fits the 13 allocatable registers: 7 live
- * (a, b, end, ones, twos, fours, top) and 6 temporaries.  Per block of 8 words (the
- * cycles of the Cortex-M4 TRM model, hw_sim/cortexm/timing.py): 4 runs of 4 pipelined
- * loads (5 each), 8 XOR, 7 carry-save adders of 5 instructions (CSA(c, x, y):
- * carry = (c & x) | ((c ^ x) & y), sum = c ^ x ^ y), the SWAR byte counts of the
- * weight-8 carry (9) summed into top by USADA8 against a zeroed register (2), and the
- * loop test (3 when taken): 77 cycles, 0.30 cycles per bit.  Exactly the C loop's
+ * input words; this hand-scheduled loop fits the 14 allocatable registers (r0-r12, lr):
+ * 7 live (a, b, end, ones, twos, fours, top), 6 temporaries and a register holding 0 (blocks
+ * of 16: eights is live too, so the 0 is rebuilt in each block and the last pair loads
+ * through 3 temporaries).  Per block of 8 words (the cycles of the Cortex-M4 TRM model,
+ * hw_sim/cortexm/timing.py): 4 runs of 4 pipelined loads (5 each), 8 XOR, 7 carry-save
+ * adders of 5 instructions (CSA(c, x, y): carry = (c & x) | ((c ^ x) & y), sum =
+ * c ^ x ^ y), the SWAR byte counts of the weight-8 carry (9) summed into top by USADA8
+ * (1), and the loop test (3 when taken): 76 cycles, 0.30 cycles per bit; 146 per block
+ * of 16.  A feed whose counters are all 0 (every dense row) starts with a block whose
+ * first adder of each level is a half adder (2 instructions).  Exactly the C loop's
  * integers: the same CSA tree, words in the same order; bnn_pc_feed uses it for the
  * XOR stream (dense and convolution rows, bipolar input) and keeps the C loop for the
- * masked and plain streams and the tail words.  BNN_HS_ASM_BLOCKS(a, b, end, ones,
- * twos, fours, eights, top): a < end, end - a a multiple of 8 words; a and b advance
- * to end (b by as much), top (uint32_t) += popcount of each block's weight-8 carry
- * (the caller scales top by 8, as for the C loop); eights is untouched (a block of 8
- * has no weight-16 level). */
+ * masked and plain streams and the tail words.  BNN_HS_ASM_BLOCKS(FIRST, a, b, end,
+ * ones, twos, fours, eights, top): a < end, end - a a multiple of BNN_HS_BLOCK words,
+ * at least 2 blocks when FIRST is BNN_HS_ASM_FIRST; a and b advance to end (b by as
+ * much), top (uint32_t) += popcount of each block's top carry (the caller scales top by
+ * BNN_HS_BLOCK, as for the C loop); with blocks of 8, eights is untouched.
+ * -DBNN_NO_ASM selects the C loop everywhere. */
 #if defined(__ARM_ARCH_7EM__) && defined(__GNUC__) && BNN_WORD_BITS == 32 \
     && BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL && !defined(BNN_NO_ASM)
 #define BNN_HS_ASM 1
