@@ -14,19 +14,35 @@ condition fails inside an IT block costs the same as when it executes, and SDIV/
 take a fixed documented number of cycles (their real early-termination time depends
 on the operand values, which a block-level model does not see).
 
-Cortex-M4 (``cortex-m4``): Cortex-M4 Technical Reference Manual (r0p1), section 3.3
-"Instruction set summary" (Table 3-1) and 3.3.1 "Load/store timings"; FPU cycles from
-section 7.2.3 (FPU instruction set table).  P, the pipeline refill after a taken
-branch, is 1 for an immediate branch (B, Bcc, BL, CBZ/CBNZ) and 2 for a branch to a
-register or loaded value (BX, BLX Rm, POP {..,pc}, LDR pc, MOV pc, TBB/TBH), following
-the TRM's table notes ("taken branches with an immediate are normally 1 cycle of
-pipeline reload, with register operand normally 2").  Single LDR/STR are 2 cycles
-and pipeline: one that directly follows a single LDR/STR costs 1, unless its address
-registers use the register the previous load wrote, or the previous instruction was
-a store with a register offset (3.3.1).  LDRD/STRD and LDM/STM do not pipeline with
-their neighbours.  IT is counted as 1 cycle (the TRM allows folding it into the
-preceding 16-bit instruction; this model never folds).  LDR from a PC-relative
-literal is not charged the "might add a cycle" of 3.3.1.
+Cortex-M4 (``cortex-m4``): Cortex-M4 Technical Reference Manual r0p1 (ARM DDI 0439D),
+section 3.3.1 "Cortex-M4 instructions" (Table 3-1, Table 3-2 DSP), 3.3.2 "Load/store
+timings" and 7.2.3 "FPU instruction set" (Table 7-1); hw_sim/cortexm/README.md has the
+line-by-line table with the TRM value beside each.  P, the pipeline refill after a
+taken branch (the TRM: "ranges from 1 to 3"), is 1 for an immediate branch (B, Bcc,
+BL, CBZ/CBNZ) and 2 for a branch to a register (BX, BLX Rm, MOV pc) -- the Cortex-M3
+TRM r1p1's note "taken branches with an immediate are normally 1 cycle of pipeline
+reload, with register operand normally 2"; the M4 TRM has no such note -- and 3 after
+a load to the PC (LDR pc, POP/LDM {..,pc}, TBB/TBH: 3.3.2 "LDR PC,[any] ... at least
+two cycles for the load, and three cycles for the pipeline reload"; TBB/TBH "two
+cycles for the load, one cycle for the add, and three cycles for the pipeline
+reload").  Single LDR/STR are 2 cycles and pipeline: one that directly follows a
+single LDR/STR costs 1, unless its address registers use the register the previous
+load wrote, or the previous instruction was a store with a register offset (3.3.2).
+LDRD/STRD and LDM/STM do not pipeline with their neighbours.  A load or store whose
+address registers the directly preceding data-processing instruction wrote costs 1
+more (3.3.2: "no forwarding path"); an FP arithmetic instruction or conversion whose
+result the next instruction reads costs 1 more, unless that reader is a multiply-
+accumulate taking it as its addend (7.2.3 notes).  VMOV between a core register and
+an FP register is 2, VLDR/VSTR of a D register 3 (Table 7-1).  IT is counted as 1
+cycle (the TRM allows folding it into the preceding 16-bit instruction; this model
+never folds).  LDR from a PC-relative literal is not charged the "might add a cycle"
+of 3.3.2.  Both stalls are seen within a basic block only: an instruction's
+predecessor in another block (a branch target's) is not known to a block-level model.
+STR: Table 3-1 says 2 (pipelined as above), while a bullet of 3.3.2 says "STR
+Rx,[Ry,#imm] is always one cycle" and "nothing can be pipelined after the store"; the
+model keeps the table's 2 and pipelines a load/store after an immediate-offset STR,
+which gives the same total for a STR followed by a load or store (1 + 2 = 2 + 1) and
+one cycle more than the bullet for a STR followed by anything else.
 
 Cortex-M0+ (``cortex-m0plus``): Cortex-M0+ TRM section 3.3 (ARMv6-M, 2-stage
 pipeline).  Single-cycle multiplier implementation option assumed (MULS 1, not 32).
@@ -53,6 +69,7 @@ ALU, MUL, DIV, LOAD, STORE, DOUBLE, MULTI, BRANCH, BL, TABLE, IT, SYS, BARRIER =
     "alu", "mul", "div", "load", "store", "double", "multi", "branch", "bl", "table",
     "it", "sys", "barrier")
 VFP, VMAC, VDIV, VSQRT, VMEM, VMULTI = "vfp", "vmac", "vdiv", "vsqrt", "vmem", "vmulti"
+VMOVX, VMEM64 = "vmovx", "vmem64"  # VMOV core <-> FP register; VLDR/VSTR of a D register
 
 # Mnemonics (capstone's insn_name(): no condition, width or type suffix) per class;
 # anything not listed is a single-cycle data-processing instruction (ALU).
@@ -87,6 +104,11 @@ CLASSES = {
 }
 CLASS_OF = {name: cls for cls, names in CLASSES.items() for name in names}
 CALLS = {"bl", "blx"}
+# FP arithmetic and conversions: 1 cycle longer when the next instruction reads the result
+FP_RESULT = {"vadd", "vsub", "vmul", "vnmul", "vcvt", "vcvtr", "vcvtb", "vcvtt", "vdiv",
+             "vsqrt"} | CLASSES[VMAC]
+DATA_PROCESSING = (ALU, MUL, DIV)   # no forwarding path from these to an address
+MEMORY = (LOAD, STORE, DOUBLE, MULTI, TABLE, VMEM, VMEM64, VMULTI)
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,8 @@ class CoreModel:
     p_reg: int        # after BX, BLX Rm, MOV/ADD pc, TBB/TBH
     p_load_pc: int    # after POP {..,pc}, LDR pc, LDM {..,pc}
     pipelined_loads: bool = False
+    agu_stall: bool = False       # +1: address register written by the previous data-processing insn
+    fp_result_stall: bool = False  # +1: FP arithmetic result read by the next instruction
     dual_issue: bool = False
     multi_per_cycle: int = 1
     allowed: frozenset[str] | None = None  # None: any class
@@ -119,7 +143,7 @@ CORTEX_M4 = CoreModel(
         MULTI: 1,     # 3.3 Table 3-1: LDM/STM/PUSH/POP 1+N
         BRANCH: 1,    # 3.3 Table 3-1: B/BX/BLX/CBZ 1+P (P added when taken)
         BL: 1,        # 3.3 Table 3-1: BL 1+P
-        TABLE: 2,     # 3.3 Table 3-1: TBB/TBH 2+P
+        TABLE: 3,     # 3.3.2: TBB/TBH 2 (load) + 1 (add), + P = 3 (Table 3-1: 2+P)
         IT: 1,        # 3.3 Table 3-1: IT 1 (never folded here)
         SYS: 1,       # 3.3 Table 3-1: MRS/MSR 1
         BARRIER: 1,   # 3.3 Table 3-1: DMB/DSB/ISB 1+B, B=0 (no outstanding transfers)
@@ -127,11 +151,13 @@ CORTEX_M4 = CoreModel(
         VMAC: 3,      # 7.2.3: VMLA/VMLS/VNMLA/VNMLS/VFMA/VFMS/VFNMA/VFNMS 3
         VDIV: 14,     # 7.2.3: VDIV.F32 14
         VSQRT: 14,    # 7.2.3: VSQRT.F32 14
-        VMEM: 2,      # 7.2.3: VLDR/VSTR 2
+        VMEM: 2,      # 7.2.3: VLDR.32/VSTR.32 2
+        VMEM64: 3,    # 7.2.3: VLDR.64/VSTR.64 3
+        VMOVX: 2,     # 7.2.3: VMOV core <-> FP register (one float, two floats, a double) 2
         VMULTI: 1,    # 7.2.3: VLDM/VSTM/VPUSH/VPOP 1+N
     },
-    p_imm=1, p_reg=2, p_load_pc=2,
-    pipelined_loads=True,
+    p_imm=1, p_reg=2, p_load_pc=3,
+    pipelined_loads=True, agu_stall=True, fp_result_stall=True,
 )
 
 # Cortex-M0+ TRM section 3.3 (ARMv6-M); single-cycle multiplier option.
@@ -156,7 +182,7 @@ CORTEX_M0PLUS = CoreModel(
 # Coarse Cortex-M7: dual issue by pairing (see module docstring).
 CORTEX_M7 = CoreModel(
     name="cortex-m7",
-    cycles={**CORTEX_M4.cycles, LOAD: 1, STORE: 1, DOUBLE: 1, DIV: 7},
+    cycles={**CORTEX_M4.cycles, LOAD: 1, STORE: 1, DOUBLE: 1, DIV: 7, TABLE: 2, VMOVX: 1, VMEM64: 2},
     p_imm=0, p_reg=2, p_load_pc=2,
     dual_issue=True,
     multi_per_cycle=2,
@@ -179,7 +205,15 @@ class UnsupportedInstruction(ValueError):
 
 
 def instruction_class(insn) -> str:
-    return CLASS_OF.get(insn.insn_name(), ALU)
+    name = insn.insn_name()
+    cls = CLASS_OF.get(name, ALU)
+    if cls == VFP and name == "vmov" and any(
+            op.type == arm.ARM_OP_REG and not insn.reg_name(op.reg).startswith(("s", "d"))
+            for op in insn.operands):
+        return VMOVX
+    if cls == VMEM and insn.operands and insn.reg_name(insn.operands[0].reg).startswith("d"):
+        return VMEM64
+    return cls
 
 
 def _writes_pc(insn) -> bool:
@@ -204,6 +238,30 @@ def _address_regs(insn) -> set[int]:
     return regs
 
 
+def _agu_regs(insn, cls: str) -> set[int]:
+    """Registers a load/store uses to form its address (base, index; LDM/STM's base
+    register; SP for PUSH/POP)."""
+    regs = _address_regs(insn)
+    name = insn.insn_name()
+    if name in ("ldm", "ldmdb", "stm", "stmdb", "vldmia", "vldmdb", "vstmia", "vstmdb"):
+        regs.add(insn.operands[0].reg)
+    elif name in ("push", "pop", "vpush", "vpop"):
+        regs.add(arm.ARM_REG_SP)
+    return regs
+
+
+def _fp_result_stall(insn, nxt) -> bool:
+    """An FP arithmetic result read by the next instruction, other than as the addend
+    of a multiply-accumulate (its first operand, read one cycle later)."""
+    if insn.insn_name() not in FP_RESULT:
+        return False
+    written = set(insn.regs_access()[1])
+    read = set(nxt.regs_access()[0])
+    if instruction_class(nxt) == VMAC:
+        read = {op.reg for op in nxt.operands[1:] if op.type == arm.ARM_OP_REG}
+    return bool(written & read)
+
+
 def _has_register_offset(insn) -> bool:
     return any(op.type == arm.ARM_OP_MEM and op.mem.index for op in insn.operands)
 
@@ -216,7 +274,7 @@ def _loaded_regs(insn) -> set[int]:
 def _branch_penalty(model: CoreModel, insn, cls: str) -> int:
     if cls == BL or insn.insn_name() in ("b", "cbz", "cbnz"):
         return model.p_imm
-    if cls in (LOAD, MULTI):
+    if cls in (LOAD, MULTI, TABLE):
         return model.p_load_pc
     return model.p_reg
 
@@ -266,6 +324,11 @@ def _single_issue_cycles(model: CoreModel, insns: list) -> int:
                 and not (prev_cls == LOAD and _loaded_regs(prev) & _address_regs(insn))
                 and not (prev_cls == STORE and _has_register_offset(prev))):
             cost -= 1
+        if (model.agu_stall and cls in MEMORY and prev_cls in DATA_PROCESSING
+                and set(prev.regs_access()[1]) & _agu_regs(insn, cls)):
+            cost += 1
+        if model.fp_result_stall and prev is not None and _fp_result_stall(prev, insn):
+            cost += 1
         cycles += cost
         prev, prev_cls = insn, cls
     return cycles
