@@ -196,8 +196,10 @@ BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a,
  * at least 2 blocks when FIRST is BNN_HS_ASM_FIRST; a and b advance to end (b by as
  * much), top (uint32_t) += popcount of each block's top carry (the caller scales top by
  * BNN_HS_BLOCK, as for the C loop); with blocks of 8, eights is untouched.
- * -DBNN_NO_ASM selects the C loop everywhere. */
-#if defined(__ARM_ARCH_7EM__) && defined(__GNUC__) && BNN_WORD_BITS == 32 \
+ * Optimized builds only (__OPTIMIZE__): at -O0, and with -fno-omit-frame-pointer, r7 is
+ * taken and GCC rejects the operands ("impossible constraints"); -DBNN_NO_ASM selects the
+ * C loop everywhere (needed with -fno-omit-frame-pointer). */
+#if defined(__ARM_ARCH_7EM__) && defined(__GNUC__) && defined(__OPTIMIZE__) && BNN_WORD_BITS == 32 \
     && BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL && !defined(BNN_NO_ASM)
 #define BNN_HS_ASM 1
 /* two words of a ^ b into the weight-1 counter %[o]: carry (weight 2) to CARRY */
