@@ -60,6 +60,10 @@ def _progress(on: bool) -> None:
 def pass_options(fn):
     """The pass options shared by compile, verify and simulate (``--mst``, ``--mst-depth``),
     handed to the passes as ``options`` (see bnncc/passes/mst_reorder.py)."""
+    fn = click.option("--mst-permute", type=click.Choice(["off", "auto", "force"]), default="auto", show_default=True,
+                      help="MST on MCUs: permute a layer's input channels (with its producer's outputs) so that "
+                           "difference sets touch fewer words; auto where the word cost model predicts fewer "
+                           "cycles, force wherever the search finds another order.")(fn)
     fn = click.option("--mst-depth", type=int, default=None,
                       help="MST: longest chain of incremental channels below a full one (default unbounded).")(fn)
     fn = click.option("--mst", type=click.Choice(["off", "auto", "force"]), default="off", show_default=True,
@@ -68,8 +72,8 @@ def pass_options(fn):
     return fn
 
 
-def _options(mst, mst_depth) -> dict:
-    return {"mst": mst, "mst_depth": mst_depth}
+def _options(mst, mst_depth, mst_permute="auto") -> dict:
+    return {"mst": mst, "mst_depth": mst_depth, "mst_permute": mst_permute}
 
 
 def _auto_fold(model, t, fold, fps, max_luts, options) -> dict:
@@ -117,7 +121,7 @@ def _load_inputs(inputs_path, n):
               help="A configuration from `bnncc explore`: @explore.json#ID or the row's config JSON "
                    "(sets target, folding and MST).")
 @pass_options
-def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth, config):
+def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth, mst_permute, config):
     """Compile MODEL.onnx into a C library (MCU/host targets) or an HLS C++ project
     (FPGA targets) in OUTPUT."""
     from pathlib import Path
@@ -126,18 +130,19 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, m
     from .targets import resolve_target
 
     if config is not None:
-        if (board or fold or mst != "off" or mst_depth is not None or target != "host" or fps is not None
+        if (board or fold or mst != "off" or mst_depth is not None or mst_permute != "auto" or target != "host"
+                or fps is not None
                 or max_luts is not None):
             raise BnnccError("--config sets the target, folding and MST: give none of --target, --board, "
-                             "--fold, --fps, --max-luts, --mst, --mst-depth with it")
+                             "--fold, --fps, --max-luts, --mst, --mst-depth, --mst-permute with it")
         from .explore.evaluate import compile_args
 
         target, fold, mst, mst_depth = compile_args(config)
     t = resolve_target(target, board)
     if fps is not None or max_luts is not None:
-        fold = _auto_fold(model, t, fold, fps, max_luts, _options(mst, mst_depth))
+        fold = _auto_fold(model, t, fold, fps, max_luts, _options(mst, mst_depth, mst_permute))
     compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix, fold=fold,
-                                    options=_options(mst, mst_depth))
+                                    options=_options(mst, mst_depth, mst_permute))
     rep = json.loads(files["report.json"])
     tot = rep["totals"]
     if t.kind == "fpga":
@@ -169,7 +174,7 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, m
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
 @pass_options
-def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth):
+def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth, mst_permute):
     """Compile, build, run (host C compiler; MCU targets: cross compiler and hw_sim;
     FPGA targets: g++ C-simulation of the HLS C++) and compare with onnxruntime."""
     from .api import verify as run_verify
@@ -177,7 +182,7 @@ def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth):
     _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
     res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden, fold=fold,
-                     options=_options(mst, mst_depth))
+                     options=_options(mst, mst_depth, mst_permute))
     ok = res["bit_exact"] and res["argmax_match"] == res["n"]
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
@@ -208,7 +213,7 @@ def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth):
               help="MCU: hw_sim's analytic estimate only (no cross compiler, no simulator, no outputs).")
 @pass_options
 def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir, use_estimate,
-             mst, mst_depth):
+             mst, mst_depth, mst_permute):
     """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
     latency, energy, flash/RAM, and outputs compared with onnxruntime.  FPGA targets:
     hw_sim's dataflow, resource and power estimates for a folding (given with --fold,
@@ -239,7 +244,7 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
     _progress(not as_json)
     x, golden = _load_inputs(inputs_path, n)
     res = run_simulate(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, out_dir=out_dir,
-                       options=_options(mst, mst_depth))
+                       options=_options(mst, mst_depth, mst_permute))
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
     else:
@@ -358,14 +363,14 @@ def _mst_table(res) -> None:
 @click.option("--ir", "show_ir", is_flag=True, help="Print the IR after every pass.")
 @click.option("--target", "-t", default="host", show_default=True)
 @pass_options
-def inspect(model, show_ir, target, mst, mst_depth):
+def inspect(model, show_ir, target, mst, mst_depth, mst_permute):
     """Show the layers of MODEL (and with --ir the IR after each pass)."""
     from .compiler import lower
     from .ir import dump
     from .ir import ops as O
     from .targets import load_target
 
-    c = lower(model, load_target(target), options=_options(mst, mst_depth))
+    c = lower(model, load_target(target), options=_options(mst, mst_depth, mst_permute))
     if show_ir:
         for name, g in c.stages:
             click.echo(f"// after {name}")

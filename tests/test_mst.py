@@ -365,3 +365,273 @@ def test_simulate_fpga_mst_table_and_totals(shared):
     run = subprocess.run([sys.executable, "-m", "bnncc.cli", "simulate", model, "-t", "pynq-z2", "--fold", spec,
                           "--mst", "auto"], capture_output=True, text=True)
     assert "MST per layer" in run.stdout and "unit LUT" in run.stdout and "LUT without MST" in run.stdout, run.stdout
+
+
+
+# ---- input-channel permutation (bnncc/passes/mst_permute_inputs.py) -------------------
+
+import itertools  # noqa: E402
+
+from bnncc.ir.graph import Graph, verify as verify_ir  # noqa: E402
+from bnncc.ir.types import DType, TensorType  # noqa: E402
+from bnncc.passes import mst_permute_inputs  # noqa: E402
+from bnncc.passes.pack_bits import run as pack_run  # noqa: E402
+
+
+def _tiny_graph(rng, in_shape, producer, mids, consumer):
+    """input f32 -> BinarizeInput (ternary: x = 0 gives 0) -> producer -> mids -> consumer,
+    the consumer's int32 accumulator being the graph output.  ``mids``: a list of
+    "thr", "thr_elem" (per-element thresholds) or "pool"."""
+    t = {"x": TensorType(in_shape, DType.FLOAT32), "a": TensorType(in_shape, DType.TERNARY)}
+    n = int(np.prod(in_shape))
+    c_in = in_shape[-1]
+    p_hw = int(np.prod(in_shape[:-1]))
+    std = (np.arange(c_in)[None, :] * p_hw + np.arange(p_hw)[:, None]).reshape(-1)
+    ops = [O.BinarizeInput("bin", ("x",), "a", dir=np.ones(n, np.int8), lo=np.full(n, -0.5, np.float32),
+                           hi=np.full(n, 0.5, np.float32), const=np.zeros(n, np.int8), perm=std)]
+    kind, cout, *geo = producer
+    if kind == "dense":
+        ops.append(O.Dense("P", ("a",), "p", weight=rng.choice(np.array([-1, 1], np.int8), size=(cout, n))))
+        t["p"] = TensorType((cout,), DType.INT32)
+    else:
+        kh, kw, pads = geo
+        ops.append(O.Conv2d("P", ("a",), "p", weight=rng.choice(np.array([-1, 1], np.int8), size=(cout, kh, kw, c_in)),
+                            pads=pads))
+        from bnncc.ir.graph import conv_out_hw
+        oh, ow = conv_out_hw(in_shape[0], in_shape[1], (kh, kw), (1, 1), pads, (1, 1), False)
+        t["p"] = TensorType((oh, ow, cout), DType.INT32)
+    cur = "p"
+    for i, m in enumerate(mids):
+        shp = t[cur].shape
+        name = f"m{i}"
+        if m in ("thr", "thr_elem"):
+            cnt = cout if m == "thr" else int(np.prod(shp))
+            lo = rng.integers(-3, 2, size=cnt).astype(np.int32)
+            hi = lo + rng.integers(0, 3, size=cnt).astype(np.int32)
+            lo[:1] = hi[:1] = np.iinfo(np.int32).min  # a constant channel
+            ops.append(O.Threshold(name, (cur,), name, dir=rng.choice(np.array([-1, 1], np.int8), size=cnt),
+                                   lo=lo, hi=hi, per="channel" if m == "thr" else "element"))
+            t[name] = TensorType(shp, DType.TERNARY)
+        else:
+            from bnncc.ir.graph import conv_out_hw
+            oh, ow = conv_out_hw(shp[0], shp[1], (2, 2), (1, 1), (0, 0, 1, 1), (1, 1), False)
+            ops.append(O.PoolBits(name, (cur,), name, kernel=(2, 2), strides=(1, 1), pads=(0, 0, 1, 1),
+                                  is_max=rng.random(cout) < 0.5))
+            t[name] = TensorType((oh, ow, cout), DType.TERNARY)
+        cur = name
+    kind, n_out, *geo = consumer
+    if kind == "dense":
+        ops.append(O.Dense("L", (cur,), "y", weight=rng.choice(np.array([-1, 1], np.int8), size=(n_out, t[cur].numel))))
+        t["y"] = TensorType((n_out,), DType.INT32)
+    else:
+        from bnncc.ir.graph import conv_out_hw
+        kh, kw, pads = geo
+        shp = t[cur].shape
+        ops.append(O.Conv2d("L", (cur,), "y", weight=rng.choice(np.array([-1, 1], np.int8), size=(n_out, kh, kw, cout)),
+                            pads=pads))
+        oh, ow = conv_out_hw(shp[0], shp[1], (kh, kw), (1, 1), pads, (1, 1), False)
+        t["y"] = TensorType((oh, ow, n_out), DType.INT32)
+    g = Graph("tiny", "x", "y", t, tuple(ops), (1,) + tuple(in_shape), (1,) + t["y"].shape)
+    return pack_run(verify_ir(g), {"word_bits": 32})
+
+
+def _check_all_perms(g, xs):
+    k = len(g.ops) - 1
+    want = [interp.run(g, x) for x in xs]
+    c = g.tensors[g.ops[k].inputs[0]].channels
+    n_perm = 0
+    for pi in itertools.permutations(range(c)):
+        h = verify_ir(mst_permute_inputs.permute(g, k, np.array(pi)))
+        assert all(np.array_equal(interp.run(h, x), w) for x, w in zip(xs, want)), pi
+        n_perm += 1
+    return n_perm
+
+
+@pytest.mark.parametrize("mids", [["thr"], ["thr_elem"]])
+def test_permute_identity_dense_exhaustive(mids):
+    """dense -> threshold -> dense: every input in {-1, 0, +1}^4, every permutation of
+    the 4 hidden channels; the consumer's accumulators are unchanged."""
+    rng = np.random.default_rng(0)
+    g = _tiny_graph(rng, (4,), ("dense", 4), mids, ("dense", 3))
+    xs = [np.array(v, np.float32) for v in itertools.product((-1.0, 0.0, 1.0), repeat=4)]
+    assert _check_all_perms(g, xs) == 24
+
+
+@pytest.mark.parametrize("producer,mids,consumer", [
+    (("conv", 3, 2, 2, (1, 0, 0, 1)), ["thr"], ("conv", 2, 2, 2, (1, 1, 1, 1))),           # conv -> conv, padding
+    (("conv", 3, 1, 2, (0, 0, 0, 0)), ["thr", "pool"], ("conv", 2, 2, 1, (0, 1, 0, 0))),   # conv -> pool -> conv
+    (("conv", 4, 2, 2, (0, 0, 1, 0)), ["thr_elem"], ("dense", 3)),                          # conv -> flatten -> dense
+    (("conv", 3, 2, 2, (0, 0, 0, 0)), ["thr", "pool"], ("dense", 2)),                       # conv -> pool -> flatten -> dense
+])
+def test_permute_identity_conv_all_perms(producer, mids, consumer):
+    """Every permutation of the channels between two layers, on 60 random ternary inputs
+    (3x3x2 maps: exhaustive inputs would be 3^18)."""
+    rng = np.random.default_rng(1)
+    g = _tiny_graph(rng, (3, 3, 2), producer, mids, consumer)
+    xs = [rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), size=(3, 3, 2)) for _ in range(60)]
+    assert _check_all_perms(g, xs) == (24 if producer[1] == 4 else 6)
+
+
+def test_permute_rejects_illegal_chains():
+    """The model's input, a tensor read twice and the graph output are not permuted."""
+    rng = np.random.default_rng(2)
+    g = _tiny_graph(rng, (4,), ("dense", 4), ["thr"], ("dense", 3))
+    p, _, why = mst_permute_inputs.find_chain(g, 1)
+    assert p is None and "input binarization" in why
+    assert mst_permute_inputs.find_chain(g, 3)[0] == 1
+    twice = g.replace(ops=g.ops + (O.Dense("L2", ("m0",), "z", weight=np.ones((2, 4), np.int8)),),
+                      tensors={**g.tensors, "z": TensorType((2,), DType.INT32)})
+    assert "another reader" in mst_permute_inputs.find_chain(twice, 3)[2]
+    with pytest.raises(Exception, match="cannot permute"):
+        mst_permute_inputs.permute(twice, 3, np.array([1, 0, 2, 3]))
+    out = g.replace(output="m0")
+    assert "another reader" in mst_permute_inputs.find_chain(out, 3)[2]
+
+
+def _subset_rows(rng, n, k, centres, flips, subset):
+    """Rows = ``centres`` random rows, each row with ``flips`` bits flipped inside one
+    fixed random (scattered) subset of ``subset`` positions: the differences cluster
+    into few words only after a permutation."""
+    s = np.sort(rng.choice(k, subset, replace=False))
+    c = rng.choice(np.array([-1, 1], np.int8), size=(centres, k))
+    rows = c[np.arange(n) % centres].copy()
+    for j in range(n):
+        rows[j, rng.choice(s, flips, replace=False)] *= -1
+    return rows
+
+
+def _subset_model(seed=0, k=256):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.mst import mlp, random_rows
+
+    rng = np.random.default_rng(seed)
+    return mlp([random_rows(rng, k, 32).T, _subset_rows(rng, 48, k, 4, 3, 32).T, random_rows(rng, 10, 48).T])
+
+
+def test_permute_auto_pays_on_subset_rows_and_is_deterministic():
+    from bnncc.compiler import lower
+    from bnncc.ir import dump
+    from bnncc.targets import load_target
+
+    m = _subset_model()
+    runs = [lower(m, load_target("cortex-m4"), options={"mst": "auto"}).graph for _ in range(2)]
+    assert dump(runs[0]) == dump(runs[1])
+    rec = runs[0].meta["mst"]["acc3"]
+    ip = rec["input_permutation"]
+    assert ip["applied"] and ip["producer"] == "p0" and ip["objective"] == "predicted_cycles"
+    assert ip["objective_permuted"] < 0.85 * ip["objective_unpermuted"]
+    assert rec["applied"] and rec["predicted_cycles_after"] == pytest.approx(ip["objective_permuted"], abs=0.1)
+    assert sorted(ip["permutation"]) == list(range(256)) and ip["permutation"] != list(range(256))
+    assert "not permuted" in runs[0].meta["mst"]["acc1"]["input_permutation"]["note"]
+    # off: nothing permuted, the same plan as before this pass existed
+    plain = lower(m, load_target("cortex-m4"), options={"mst": "auto", "mst_permute": "off"}).graph
+    assert "mst_permute" not in plain.meta
+    assert plain.meta["mst"]["acc3"]["predicted_cycles_after"] == ip["objective_unpermuted"]
+    # force: the tree's words drop too
+    f = lower(m, load_target("cortex-m4"), options={"mst": "force"}).graph.meta["mst"]["acc3"]["input_permutation"]
+    assert f["applied"] and f["words_permuted"] < 0.6 * f["words_unpermuted"]
+
+
+def test_partition_clusters_a_scattered_subset():
+    """Sets drawn from 32 scattered positions of 256: after partition they touch one word."""
+    rng = np.random.default_rng(5)
+    s = rng.choice(256, 32, replace=False)
+    A = np.zeros((40, 256), bool)
+    for h in range(40):
+        A[h, rng.choice(s, 4, replace=False)] = True
+    ident = mst_permute_inputs._cost(A, np.arange(256) // 32, 8)
+    blk = mst_permute_inputs.partition(A, 32)
+    assert np.bincount(blk, minlength=8).tolist() == [32] * 8
+    assert ident > 100 and mst_permute_inputs._cost(A, blk, 8) == 40
+
+
+def test_tfc_auto_permutes_nothing(shared):
+    """TFC on the M4 model: 64-input layers are two words, a child (55 + 20/word cycles)
+    never beats a full row (23 + 2 x 10.8); the first layer reads the input binarizer."""
+    from bnncc.compiler import lower
+    from bnncc.targets import load_target
+
+    g = lower(shared / SHARED_MODELS[1][1], load_target("cortex-m4"), options={"mst": "auto"}).graph
+    recs = g.meta["mst_permute"]
+    assert len(recs) == 4 and not any(r["applied"] for r in recs.values())
+    assert all(getattr(op, "mst", None) is None for op in g.ops)
+
+
+@pytest.fixture
+def random_order(monkeypatch):
+    """Make the pass apply a seeded random order (any permutation must be exact)."""
+    real = mst_permute_inputs.choose
+
+    def choose(op, g, options, costs):
+        _, best, base = real(op, g, options, costs)
+        c = g.tensors[op.inputs[0]].channels
+        return np.random.default_rng(c).permutation(c), best, base
+
+    monkeypatch.setattr(mst_permute_inputs, "choose", choose)
+
+
+def test_permuted_shared_model_host(shared, random_order):
+    from bnncc.api import compile_model, load_inputs, verify
+
+    x, golden = load_inputs(shared / "golden" / "qonnx_tfc_w1a1_mnist_strat100.npz")
+    rel = SHARED_MODELS[1][1]
+    for mode in ("force", "auto"):
+        res = verify(shared / rel, "host", inputs=x, golden=golden,
+                     options={"mst": mode, "mst_permute": "force"})
+        assert res["bit_exact"] and res["golden_argmax_match"] == len(x), mode
+    _, files = compile_model(shared / rel, "cortex-m4", options={"mst": "force", "mst_permute": "force"})
+    rep = json.loads(files["report.json"])
+    perms = [r["mst"]["input_permutation"] for r in rep["layers"] if r["op"] == "Dense"]
+    assert [p["applied"] for p in perms] == [False, True, True, True]
+
+
+@pytest.mark.parametrize("seed,kind,real", [(0, "dense", False), (1, "conv", False), (4, "conv", False),
+                                            (6, "dense", False), (7, "conv", False), (2, "conv", True),
+                                            (3, "dense", True)])
+def test_permuted_random_graphs_host(seed, kind, real, random_order):
+    from bnn_models import random_bnn
+
+    from bnncc.api import verify
+    from bnncc.compiler import lower
+    from bnncc.targets import load_target
+
+    case = random_bnn(np.random.default_rng(seed), kind, "mixed", real_input=real)
+    g = lower(case.model, load_target("host"), options={"mst": "force", "mst_permute": "force"}).graph
+    assert any(r["applied"] for r in g.meta["mst_permute"].values()), case.description
+    res = verify(case.model, "host", inputs=case.inputs, options={"mst": "force", "mst_permute": "force"},
+                 extra_flags=("-fsanitize=address,undefined", "-fno-sanitize-recover=all"))
+    assert res["bit_exact"], (case.description, res)
+
+
+@pytest.mark.slow
+def test_permuted_on_cortex_m4(shared, random_order):
+    from bnn_models import random_bnn
+
+    from bnncc.api import load_inputs, verify
+
+    x, golden = load_inputs(shared / "golden" / "qonnx_tfc_w1a1_mnist_strat100.npz")
+    for mode in ("force", "auto"):
+        res = verify(shared / SHARED_MODELS[1][1], "cortex-m4", inputs=x[:20], options={"mst": mode, "mst_permute": "force"})
+        assert res["bit_exact"], mode
+    for seed, kind in ((1, "conv"), (4, "conv"), (6, "dense")):
+        case = random_bnn(np.random.default_rng(seed), kind, "mixed")
+        res = verify(case.model, "cortex-m4", inputs=case.inputs, options={"mst": "force", "mst_permute": "force"})
+        assert res["bit_exact"], (case.description, res)
+
+
+@pytest.mark.slow
+def test_permute_auto_on_cortex_m4_measured():
+    """The subset-rows model: auto with the permutation beats auto without it on the ISS
+    (bit-exact: measure() aborts otherwise), as the word model predicts."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.mst import measure
+
+    L = measure(_subset_model(), None, 2)["layers"][1]
+    assert L["perm_auto_applied"] and L["predicted_auto_perm"] < 0.85 * L["predicted_auto"]
+    assert L["cycles_auto_perm"] < 0.9 * L["cycles_auto"]

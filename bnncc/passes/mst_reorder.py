@@ -353,6 +353,8 @@ def run(g: Graph, options=None) -> Graph:
             records[op.output]["fpga"] = _fpga_record(fig, applied, mode)
         elif mode == "auto" and costs is None:
             records[op.output]["note"] = "no word-level cost model for this target: not applied"
+        if op.output in g.meta.get("mst_permute", {}):  # mst_permute_inputs ran first
+            records[op.output]["input_permutation"] = g.meta["mst_permute"][op.output]
         ops.append(dataclasses.replace(op, mst=plan) if applied else op)
     return g.replace(ops=tuple(ops), meta={**g.meta, "mst": records})
 
