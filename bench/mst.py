@@ -4,9 +4,12 @@
 
 For each model: the pass's per-layer records (bit-ops and 32-bit words touched,
 before/after, with ``--mst force``: the paper's Hamming-weight tree) and hw_sim ISS
-cycles per binary layer for three builds -- ``off``, ``force`` and ``auto`` (the
-cost-model forest, applied only where it predicts a gain).  Every build is checked
-bit-exact against onnxruntime on the same inputs (the run aborts otherwise).
+cycles per binary layer for five builds -- ``off``, ``force`` and ``auto`` (the
+cost-model forest, applied only where it predicts a gain) without the input-channel
+permutation (``--mst-permute off``), and ``force`` and ``auto`` with it
+(``--mst-permute auto``, bnncc/passes/mst_permute_inputs.py: the words each layer's
+tree touches before/after and the ISS cycles).  Every build is checked bit-exact
+against onnxruntime on the same inputs (the run aborts otherwise).
 
 Models: the shared TFC MLPs (../shared or $BNNCC_SHARED); digits MLPs trained here by
 examples/train_digits_bnn.py (the example's 64-65, a wider 256-256, and 256-256 with the
@@ -14,7 +17,9 @@ example's opt-in filter-similarity regularizer ``--similarity``, because plain t
 gives difference sets spread over every word); any ``--digits`` ONNX files; and synthetic single-/two-layer MLPs with
 known weight structure: random ±1 rows (the control: about 2x fewer bit-ops and no
 word savings) and clustered rows (few centres, each row a centre with a fraction of
-its bits flipped, contiguously or at random), where the difference sets are small.
+its bits flipped, contiguously or at random), where the difference sets are small; and
+a hidden layer whose rows differ only inside a fixed scattered subset of positions
+(``subset_rows``), the structure the input-channel permutation is for.
 
 ``--fpga`` measures the FPGA side instead (pynq-z2, hw_sim.fpga.mst's LUT model): every
 model at the fully unrolled folding (PE = MH and SIMD = MW, for a KxK convolution the
@@ -112,30 +117,49 @@ def clustered_rows(rng, n, k, centres: int, flip: float, contiguous: bool):
 # ---- measuring -------------------------------------------------------------------------
 
 
-def measure(model, inputs, n: int, depth=None) -> dict:
-    """ISS runs with MST off, force and auto; per binary layer: records and cycles."""
+BUILDS = (  # key: (--mst, --mst-permute)
+    ("off", ("off", "off")), ("force", ("force", "off")), ("auto", ("auto", "off")),
+    ("force_perm", ("force", "auto")), ("auto_perm", ("auto", "auto")),
+)
+
+
+def measure(model, inputs, n: int, depth=None, permute: bool = True) -> dict:
+    """ISS runs with MST off, force and auto, each without the input-channel permutation
+    (``--mst-permute off``) and, with ``permute``, force and auto with it (``auto``);
+    per binary layer: records and cycles."""
     t = load_target("cortex-m4")
     runs = {}
-    for mode in ("off", "force", "auto"):
-        res = simulate(model, t, inputs=inputs, n=n, options={"mst": mode, "mst_depth": depth})
+    for key, (mode, perm) in BUILDS if permute else BUILDS[:3]:
+        res = simulate(model, t, inputs=inputs, n=n, options={"mst": mode, "mst_depth": depth, "mst_permute": perm})
         if not res["outputs_match"]:
-            raise SystemExit(f"bench/mst.py: MST {mode} is not bit-exact on {model if isinstance(model, str) else 'a synthetic model'}")
-        runs[mode] = res
+            raise SystemExit(f"bench/mst.py: MST {key} is not bit-exact on {model if isinstance(model, str) else 'a synthetic model'}")
+        runs[key] = res
     layers = []
     for i, L in enumerate(runs["off"]["layers"]):
         f, a = runs["force"]["layers"][i], runs["auto"]["layers"][i]
         if "mst" not in f:
             continue
         fm, am = f["mst"], a["mst"]
-        layers.append({"index": L["index"], "name": L["name"], "bit_ops_before": fm["bit_ops_before"],
-                       "bit_ops_force": fm["bit_ops_after"], "words_before": fm["words_before"],
-                       "words_force": fm["words_after"], "depth_force": fm["depth"],
-                       "auto_applied": am["applied"], "words_auto": am["words_after"],
-                       "predicted_off": fm["predicted_cycles_before"], "predicted_force": fm["predicted_cycles_after"],
-                       "predicted_auto": am["predicted_cycles_after"],
-                       "cycles_off": L["cycles"], "cycles_force": f["cycles"], "cycles_auto": a["cycles"],
-                       "force_roots": fm["roots"], "force_children": fm["children"],
-                       "force_entries": fm["words_after"] - fm["roots"] * (fm["words_before"] // (fm["roots"] + fm["children"]))})
+        row = {"index": L["index"], "name": L["name"], "bit_ops_before": fm["bit_ops_before"],
+               "bit_ops_force": fm["bit_ops_after"], "words_before": fm["words_before"],
+               "words_force": fm["words_after"], "depth_force": fm["depth"],
+               "auto_applied": am["applied"], "words_auto": am["words_after"],
+               "predicted_off": fm["predicted_cycles_before"], "predicted_force": fm["predicted_cycles_after"],
+               "predicted_auto": am["predicted_cycles_after"],
+               "cycles_off": L["cycles"], "cycles_force": f["cycles"], "cycles_auto": a["cycles"],
+               "force_roots": fm["roots"], "force_children": fm["children"],
+               "force_entries": fm["words_after"] - fm["roots"] * (fm["words_before"] // (fm["roots"] + fm["children"]))}
+        if permute:
+            fp, ap = runs["force_perm"]["layers"][i], runs["auto_perm"]["layers"][i]
+            row.update(words_force_perm=fp["mst"]["words_after"], words_auto_perm=ap["mst"]["words_after"],
+                       auto_perm_applied=ap["mst"]["applied"],
+                       perm_force_applied=fp["mst"].get("input_permutation", {}).get("applied", False),
+                       perm_auto_applied=ap["mst"].get("input_permutation", {}).get("applied", False),
+                       perm_note=ap["mst"].get("input_permutation", {}).get("note", ""),
+                       predicted_force_perm=fp["mst"]["predicted_cycles_after"],
+                       predicted_auto_perm=ap["mst"]["predicted_cycles_after"],
+                       cycles_force_perm=fp["cycles"], cycles_auto_perm=ap["cycles"])
+        layers.append(row)
     tot = {m: runs[m]["total_cycles"] for m in runs}
     return {"layers": layers, "total_cycles": tot, "bit_ops_before": sum(r["bit_ops_before"] for r in layers),
             "bit_ops_force": sum(r["bit_ops_force"] for r in layers)}
@@ -150,6 +174,15 @@ def print_model(name: str, r: dict) -> None:
               f"{L['words_before']:>9,} ->{L['words_force']:>7,}{L['depth_force']:>6}{'yes' if L['auto_applied'] else 'no':>6}"
               f"{L['cycles_off']:>10,.0f}{L['cycles_force']:>11,.0f}{L['cycles_auto']:>10,.0f}"
               f"{L['predicted_off']:>10,.0f}/{L['predicted_force']:,.0f}/{L['predicted_auto']:,.0f}")
+    if "cycles_force_perm" in (r["layers"] or [{}])[0]:
+        print(f"  input-channel permutation (--mst-permute auto):\n  {'layer':<12}{'permuted f/a':>13}"
+              f"{'words force':>16}{'words auto':>16}{'ISS force':>18}{'ISS auto':>18}{'pred auto':>18}")
+        for L in r["layers"]:
+            yn = ("yes" if L["perm_force_applied"] else "no") + "/" + ("yes" if L["perm_auto_applied"] else "no")
+            print(f"  {L['name'][:11]:<12}{yn:>13}{L['words_force']:>8,}->{L['words_force_perm']:<7,}"
+                  f"{L['words_auto']:>8,}->{L['words_auto_perm']:<7,}{L['cycles_force']:>9,.0f}->{L['cycles_force_perm']:<8,.0f}"
+                  f"{L['cycles_auto']:>9,.0f}->{L['cycles_auto_perm']:<8,.0f}{L['predicted_auto']:>9,.0f}->{L['predicted_auto_perm']:<8,.0f}"
+                  + (f" ({L['perm_note']})" if L["perm_note"] else ""))
     for L in r["layers"]:
         if not L["auto_applied"] and abs(L["cycles_auto"] - L["cycles_off"]) > 0.02 * L["cycles_off"]:
             print(f"  note: {L['name']} is unchanged by auto yet its cycles moved {L['cycles_off']:,.0f} -> "
@@ -157,10 +190,25 @@ def print_model(name: str, r: dict) -> None:
     t = r["total_cycles"]
     print(f"{'model':<12}{r['bit_ops_before']:>10,} ->{r['bit_ops_force']:>8,} ({r['bit_ops_before'] / max(1, r['bit_ops_force']):.2f}x)"
           f"{'':>22}{t['off']:>10,.0f}{t['force']:>11,.0f}{t['auto']:>10,.0f}   (total cycles per inference)")
+    if "auto_perm" in t:
+        print(f"{'':<12}with the permutation: force {t['force_perm']:,.0f}, auto {t['auto_perm']:,.0f} total cycles")
+
+
+def subset_rows(rng, n, k, centres: int, flips: int, subset: int):
+    """``centres`` random rows; row j = centre j % centres with ``flips`` bits flipped,
+    all inside one fixed subset of ``subset`` scattered positions: the differences touch
+    many words in the given order and few after an input-channel permutation."""
+    s = np.sort(rng.choice(k, subset, replace=False))
+    rows = random_rows(rng, centres, k)[np.arange(n) % centres].copy()
+    for j in range(n):
+        rows[j, rng.choice(s, flips, replace=False)] *= -1
+    return rows
 
 
 def synthetic_cases(quick: bool):
     rng = np.random.default_rng(0)
+    yield ("hidden 256 -> 64, 3 flips within 32 scattered positions",
+           mlp([random_rows(rng, 256, 64).T, subset_rows(rng, 64, 256, 4, 3, 32).T, random_rows(rng, 10, 64).T]))
     k, n = (256, 32) if quick else (784, 64)
     yield "random ±1 (control)", mlp([random_rows(rng, n, k).T, random_rows(rng, 10, n).T])
     yield "clustered 4 centres, 1% contiguous flips", mlp([clustered_rows(rng, n, k, 4, 0.01, True).T, random_rows(rng, 10, n).T])
@@ -209,7 +257,7 @@ def calibrate(quick: bool) -> None:
         for flip, contiguous in ((0.01, True), (0.03, False), (0.5, False)):
             for tern in (False, True):
                 w = clustered_rows(rng, n, k, 3, flip, contiguous)
-                r = measure(mlp([w.T, random_rows(rng, 10, n).T], ternary_input=tern), None, 2)
+                r = measure(mlp([w.T, random_rows(rng, 10, n).T], ternary_input=tern), None, 2, permute=False)
                 L = r["layers"][0]
                 words = L["words_before"] // n
                 rows, ys = (rows_t, y_t) if tern else (rows_b, y_b)
