@@ -320,6 +320,8 @@ def _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json, options=None):
     spec = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in res["folding"].items())
     click.echo(f"folding: {spec}; outputs {res['verification']}")
     sys.exit(0 if ok else 1)
+
+
 def _mst_table(res) -> None:
     """The per-layer MST table of ``simulate --mst auto|force``: MCU (ISS cycles of two
     runs) or FPGA (the unit's LUTs / tree bits / latency from hw_sim.fpga.mst, and the
@@ -331,10 +333,11 @@ def _mst_table(res) -> None:
                 "stage LUT", "why")
     else:
         title = "MST per layer: before -> after (ISS cycles: two runs, without and with MST)"
-        cols = ("#", "op", "applied", "depth", "bit-ops", "words", "predicted cycles", "ISS cycles", "ISS gain")
+        cols = ("#", "op", "applied", "depth", "bit-ops", "words", "inputs permuted", "predicted cycles", "ISS cycles",
+                "ISS gain")
     table = Table(title=title)
     for col in cols:
-        table.add_column(col, justify="left" if col in ("op", "applied", "why") else "right")
+        table.add_column(col, justify="left" if col in ("op", "applied", "why", "inputs permuted") else "right")
     for r in res["mst_layers"]:
         head = (str(r["index"]), r["op"], "yes" if r["applied"] else "no")
         bits = f"{r['bit_ops_before']:,} -> {r['bit_ops_after']:,}"
@@ -346,7 +349,11 @@ def _mst_table(res) -> None:
                           f"{r.get('stage_lut_before', 0):,} -> {r.get('stage_lut_after', 0):,}", f["why"])
             continue
         pb, pa = r["predicted_cycles_before"], r["predicted_cycles_after"]
-        table.add_row(*head, str(r["depth"]), bits, f"{r['words_before']:,} -> {r['words_after']:,}",
+        ip = r.get("input_permutation") or {}
+        unit = "cycles" if ip.get("objective") == "predicted_cycles" else "words"
+        perm = (f"yes ({ip['objective_unpermuted']:,.0f} -> {ip['objective_permuted']:,.0f} {unit})" if ip.get("applied")
+                else "no")
+        table.add_row(*head, str(r["depth"]), bits, f"{r['words_before']:,} -> {r['words_after']:,}", perm,
                       f"{pb:,.0f} -> {pa:,.0f}" if pb is not None else "n/a",
                       f"{r['iss_cycles_before']:,.0f} -> {r['iss_cycles_after']:,.0f}",
                       f"{r['iss_cycles_before'] / r['iss_cycles_after']:.2f}x" if r["iss_cycles_after"] else "")
