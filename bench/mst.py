@@ -217,6 +217,9 @@ def synthetic_cases(quick: bool):
         yield "clustered 4 centres, 5% scattered flips", mlp([clustered_rows(rng, n, k, 4, 0.05, False).T, random_rows(rng, 10, n).T])
         yield "clustered, 1% contiguous, ternary input", mlp([clustered_rows(rng, n, k, 4, 0.01, True).T, random_rows(rng, 10, n).T],
                                                              ternary_input=True)
+    r2 = np.random.default_rng(1)
+    yield ("hidden 256 -> 64, random ±1 (permutation control)",
+           mlp([random_rows(r2, 256, 64).T, random_rows(r2, 64, 256).T, random_rows(r2, 10, 64).T]))
 
 
 DIGITS = (  # (label, train_digits_bnn.py arguments)
