@@ -5,8 +5,9 @@ random small BNNs (``tests/bnn_models.py``), ties included.
 split 60/20/20 between plain ONNX, QONNX and FINN/mixed models.
 ``test_generator_models_are_valid`` checks the generator itself and needs no compiler.
 MST mode (``test_mst_force_bit_exact``): the same generator with ``--mst force`` (every
-binary layer evaluated along its channel tree, depth bound drawn too), 20% of the
-examples.
+binary layer evaluated along its channel tree, depth bound drawn too) and
+``--mst-permute force`` (input channels reordered wherever the search finds another
+order), 20% of the examples.
 Host builds run under AddressSanitizer and UndefinedBehaviorSanitizer, aborting on the
 first report (``BNNCC_PROPERTY_SANITIZE=0`` turns them off).
 """
@@ -62,7 +63,7 @@ def test_finn_bnn_bit_exact(case):
 @given(bnn_cases(kinds=KINDS, dialects=DIALECTS))
 def test_mst_force_bit_exact(case):
     depth = [None, 1, 2][len(case.description) % 3]  # deterministic from the case
-    _verify(case, options={"mst": "force", "mst_depth": depth})
+    _verify(case, options={"mst": "force", "mst_depth": depth, "mst_permute": "force"})
 
 
 @pytest.mark.parametrize("seed,kind,dialect", [
