@@ -84,6 +84,7 @@ MICRO_CYCLES = {
     "t_add10": 13, "t_ldr_pipe": 8, "t_ldr_dep": 7, "t_str_regoff": 9, "t_ldm4": 8,
     "t_ldrd": 8, "t_push_pop": 15, "t_loop": 33, "t_cbz": 5 + 6, "t_it": 6,
     "t_mul_div": 12, "t_vfp": 24, "t_tbb": 10, "t_agu": 8, "t_vmov": 12, "t_fp_dep": 11,
+    "t_page_split": 8,
 }
 
 

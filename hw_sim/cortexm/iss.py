@@ -5,6 +5,9 @@ block looks the block up in a cache (decoded once with capstone, costed once by
 ``timing.block_cost``) and adds its static cycles.  The dynamic part, the refill
 after a *taken* conditional branch, is decided at the start of the next block: the
 branch was taken iff that block is not the previous block's fall-through address.
+Where unicorn ends a block inside straight-line code (at a 1 KB page boundary or its
+block-size limit), the pairwise rules across the split are added when the next block
+starts (``_join``), so a function's cycles do not depend on where it was linked.
 
 Attribution:
 * exclusive (``per_function``): each block's cycles go to the function symbol that
@@ -80,10 +83,11 @@ class Block:
     cost: timing.BlockCost
     count: int = 0
     taken: int = 0
+    joined: int = 0   # cycles of the pairwise rules across a split from the block before
 
     @property
     def cycles(self) -> int:
-        return self.count * self.cost.cycles + self.taken * self.cost.taken_penalty
+        return self.count * self.cost.cycles + self.taken * self.cost.taken_penalty + self.joined
 
     @property
     def instructions(self) -> int:
@@ -149,6 +153,7 @@ class Simulator:
             initial_sp=self.image.initial_sp)
         self.blocks: dict[int, Block] = {}
         self.variants: dict[tuple[int, int], Block] = {}
+        self.joins: dict[tuple[int, int, int, int], int] = {}
         self.exit_code: int | None = None
         self.error: Exception | None = None
         self.calls: dict[str, int] = {}             # BL/BLX calls per callee
@@ -182,18 +187,36 @@ class Simulator:
         variant = self.variants.get((address, size))
         if variant is not None:
             return variant
-        code = bytes(self.uc.mem_read(address, size))
-        insns = list(self.md.disasm(code, address))
-        if not insns or sum(i.size for i in insns) != size:
-            raise self._error(f"cannot decode the {size}-byte block at {address:#010x}", address)
-        try:
-            cost = timing.block_cost(self.model, insns)
-        except timing.UnsupportedInstruction as e:
-            raise self._error(str(e), address) from None
+        cost = self._cost(self._decode(address, size), address)
         block = Block(address, size, self.symbol(address), cost)
         self.variants[(address, size)] = block
         self.blocks.setdefault(address, block)
         return block
+
+    def _decode(self, address: int, size: int) -> list:
+        code = bytes(self.uc.mem_read(address, size))
+        insns = list(self.md.disasm(code, address))
+        if not insns or sum(i.size for i in insns) != size:
+            raise self._error(f"cannot decode the {size}-byte block at {address:#010x}", address)
+        return insns
+
+    def _cost(self, insns: list, address: int) -> timing.BlockCost:
+        try:
+            return timing.block_cost(self.model, insns)
+        except timing.UnsupportedInstruction as e:
+            raise self._error(str(e), address) from None
+
+    def _join(self, a: Block, b: Block) -> int:
+        """Cycles to add when ``b`` runs straight on from ``a``, a block unicorn ended
+        without a control transfer (at a 1 KB page boundary, or its block-size limit):
+        the pairwise rules (load pipelining, address and FP-result stalls, M7 dual
+        issue) between a's last and b's first instructions, which costing each block on
+        its own misses.  Costed once per pair of blocks."""
+        key = (a.address, a.size, b.address, b.size)
+        if key not in self.joins:
+            both = self._decode(a.address, a.size) + self._decode(b.address, b.size)
+            self.joins[key] = self._cost(both, a.address).cycles - a.cost.cycles - b.cost.cycles
+        return self.joins[key]
 
     def _block_hook(self):
         """The per-block callback, written for speed (closure cells, no attribute
@@ -223,7 +246,11 @@ class Simulator:
                 if b is None or b.size != size:
                     b = sim._block(address, size)
                 pcost = prev.cost
-                if address != pcost.fallthrough:
+                if pcost.open_end and address == pcost.fallthrough:
+                    extra = sim._join(prev, b)
+                    b.joined += extra
+                    cycles += extra
+                elif address != pcost.fallthrough:
                     if pcost.taken_penalty:
                         cycles += pcost.taken_penalty
                         prev.taken += 1

@@ -198,6 +198,8 @@ class BlockCost:
     taken_penalty: int   # added when the next block is not ``fallthrough``
     fallthrough: int     # address after the block's last instruction
     is_call: bool        # the block ends with BL or BLX
+    open_end: bool = False  # no control transfer at the end: unicorn split straight-line code
+                            # (a 1 KB page boundary, its block-size limit), see iss.py
 
 
 class UnsupportedInstruction(ValueError):
@@ -302,7 +304,8 @@ def block_cost(model: CoreModel, insns: list) -> BlockCost:
     last = insns[-1]
     cls = instruction_class(last)
     taken_penalty = 0
-    if _writes_pc(last) or cls in (BRANCH, BL, TABLE):
+    open_end = not (_writes_pc(last) or cls in (BRANCH, BL, TABLE))
+    if not open_end:
         penalty = _branch_penalty(model, last, cls)
         conditional = last.cc not in (arm.ARM_CC_AL, arm.ARM_CC_INVALID)
         if conditional or last.insn_name() in ("cbz", "cbnz"):
@@ -310,7 +313,7 @@ def block_cost(model: CoreModel, insns: list) -> BlockCost:
         else:
             cycles += penalty
     return BlockCost(cycles, len(insns), taken_penalty, last.address + last.size,
-                     last.insn_name() in CALLS)
+                     last.insn_name() in CALLS, open_end)
 
 
 def _single_issue_cycles(model: CoreModel, insns: list) -> int:
