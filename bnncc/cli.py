@@ -72,6 +72,25 @@ def pass_options(fn):
     return fn
 
 
+def kernel_options(fn):
+    """The C kernel variant of compile, verify and simulate (``--popcount``, ``--hs-block``,
+    ``--word-bits``): overrides of the target file's popcount, hs_block and word_bits."""
+    fn = click.option("--word-bits", type=click.Choice(["32", "64"]), default=None,
+                      help="Packed word width (default: the target's).")(fn)
+    fn = click.option("--hs-block", type=click.Choice(["8", "16"]), default=None,
+                      help="Harley-Seal block in words (harley_seal only; default 8).")(fn)
+    fn = click.option("--popcount", type=click.Choice(["builtin", "swar", "harley_seal", "usada8"]), default=None,
+                      help="Popcount strategy of the C kernels (default: the target's; usada8 needs a DSP core).")(fn)
+    return fn
+
+
+def _kernel(t, popcount, hs_block, word_bits):
+    from .targets import with_kernel
+
+    return with_kernel(t, popcount, None if hs_block is None else int(hs_block),
+                       None if word_bits is None else int(word_bits))
+
+
 def _options(mst, mst_depth, mst_permute="auto") -> dict:
     return {"mst": mst, "mst_depth": mst_depth, "mst_permute": mst_permute}
 
@@ -121,7 +140,9 @@ def _load_inputs(inputs_path, n):
               help="A configuration from `bnncc explore`: @explore.json#ID or the row's config JSON "
                    "(sets target, folding and MST).")
 @pass_options
-def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth, mst_permute, config):
+@kernel_options
+def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, max_luts, mst, mst_depth, mst_permute,
+            config, popcount, hs_block, word_bits):
     """Compile MODEL.onnx into a C library (MCU/host targets) or an HLS C++ project
     (FPGA targets) in OUTPUT."""
     from pathlib import Path
@@ -131,14 +152,14 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, m
 
     if config is not None:
         if (board or fold or mst != "off" or mst_depth is not None or mst_permute != "auto" or target != "host"
-                or fps is not None
-                or max_luts is not None):
-            raise BnnccError("--config sets the target, folding and MST: give none of --target, --board, "
-                             "--fold, --fps, --max-luts, --mst, --mst-depth, --mst-permute with it")
+                or fps is not None or max_luts is not None or popcount or hs_block or word_bits):
+            raise BnnccError("--config sets the target, kernel, folding and MST: give none of --target, --board, "
+                             "--popcount, --hs-block, --word-bits, --fold, --fps, --max-luts, --mst, --mst-depth, "
+                             "--mst-permute with it")
         from .explore.evaluate import compile_args
 
-        target, fold, mst, mst_depth = compile_args(config)
-    t = resolve_target(target, board)
+        target, fold, mst, mst_depth, popcount, hs_block, word_bits = compile_args(config)
+    t = _kernel(resolve_target(target, board), popcount, hs_block, word_bits)
     if fps is not None or max_luts is not None:
         fold = _auto_fold(model, t, fold, fps, max_luts, _options(mst, mst_depth, mst_permute))
     compiled, files = compile_model(model, t, out_dir, force=force, prefix=prefix, fold=fold,
@@ -174,14 +195,18 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, m
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--fold", "fold", default=None, metavar="SPEC", help=FOLD_HELP)
 @pass_options
-def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth, mst_permute):
+@kernel_options
+def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth, mst_permute, popcount, hs_block,
+           word_bits):
     """Compile, build, run (host C compiler; MCU targets: cross compiler and hw_sim;
     FPGA targets: g++ C-simulation of the HLS C++) and compare with onnxruntime."""
     from .api import verify as run_verify
+    from .targets import load_target
 
     _progress(not as_json)
+    t = _kernel(load_target(target), popcount, hs_block, word_bits)
     x, golden = _load_inputs(inputs_path, n)
-    res = run_verify(model, target, inputs=x, n=n or 16, seed=seed, golden=golden, fold=fold,
+    res = run_verify(model, t, inputs=x, n=n or 16, seed=seed, golden=golden, fold=fold,
                      options=_options(mst, mst_depth, mst_permute))
     ok = res["bit_exact"] and res["argmax_match"] == res["n"]
     if as_json:
@@ -212,17 +237,18 @@ def verify(model, target, inputs_path, n, seed, as_json, fold, mst, mst_depth, m
 @click.option("--estimate", "use_estimate", is_flag=True,
               help="MCU: hw_sim's analytic estimate only (no cross compiler, no simulator, no outputs).")
 @pass_options
+@kernel_options
 def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_luts, as_json, out_dir, use_estimate,
-             mst, mst_depth, mst_permute):
+             mst, mst_depth, mst_permute, popcount, hs_block, word_bits):
     """Cross-compile, run in hw_sim's instruction-set simulator: cycles per layer,
     latency, energy, flash/RAM, and outputs compared with onnxruntime.  FPGA targets:
     hw_sim's dataflow, resource and power estimates for a folding (given with --fold,
     or chosen for --fps / --max-luts / the device); no C-simulation (see verify)."""
     from .targets import resolve_target
 
-    t = resolve_target(target, board)
+    t = _kernel(resolve_target(target, board), popcount, hs_block, word_bits)
     if t.kind == "fpga":
-        _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json, _options(mst, mst_depth))
+        _simulate_fpga(model, t, fold_spec, fps, max_luts, as_json, _options(mst, mst_depth, mst_permute))
         return
     if fold_spec or fps is not None or max_luts is not None:
         raise BnnccError("--fold, --fps and --max-luts are for FPGA targets")
@@ -236,7 +262,7 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
         if as_json:
             click.echo(json.dumps(res, sort_keys=True))
             return
-        _simulate_table(res, f"analytic estimate (hw_sim, {t.name}'s calibrated [estimate] table)")
+        _simulate_table(res, f"analytic estimate (hw_sim, {t.name}'s calibrated [estimate.{t.variant}] table)")
         click.echo(f"total {res['total_cycles']:,.0f} cycles = {res['latency_ms']:.3f} ms, {res['energy_uj']:.2f} uJ per "
                    f"inference (estimate); flash ~{res['flash_bytes']:,} B, RAM ~{res['ram_bytes']:,} B "
                    f"({'fits' if res['fits'] else 'does NOT fit'} {res['board']}); outputs not run")

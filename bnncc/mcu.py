@@ -173,6 +173,7 @@ def _simulate_once(model, target: Target, inputs, n, seed, golden, options) -> t
     res = {
         "method": "iss",
         "target": target.name, "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "n": count,
+        "kernel_variant": target.variant,
         "total_cycles": total,
         "estimated_cycles": est.total_cycles if est is not None else None,
         "latency_ms": 1e3 * total / m["clock_hz"],
@@ -186,18 +187,24 @@ def _simulate_once(model, target: Target, inputs, n, seed, golden, options) -> t
 
 
 def estimate_table(target: Target) -> dict:
-    """The target's calibrated ``[estimate]`` table (hw_sim.cortexm.estimate)."""
-    table = target.extra.get("estimate")
-    if not table:
-        raise BnnccError("this target has no [estimate] table; calibrate it with "
-                         f"`python bench/calibrate.py --target {target.name} --write`", where=target.name)
+    """The target's calibrated ``[estimate.<variant>]`` table for its C kernel variant
+    (popcount strategy, Harley-Seal block, word width; hw_sim.cortexm.estimate)."""
+    tables = target.extra.get("estimate") or {}
+    table = tables.get(target.variant)
+    if not isinstance(table, dict) or "cycles" not in table:
+        known = sorted(k for k, v in tables.items() if isinstance(v, dict) and "cycles" in v)
+        hs = f" --hs-block {target.hs_block}" if target.popcount == "harley_seal" else ""
+        raise BnnccError(f"no [estimate.{target.variant}] table for this kernel variant (calibrated: "
+                         f"{', '.join(known) or 'none'}); calibrate it with `python bench/calibrate.py --target "
+                         f"{target.mcu.get('core', target.name)} --popcount {target.popcount}{hs} --word-bits "
+                         f"{target.word_bits} --write`", where=target.name)
     return table
 
 
 def _estimate(report: dict, target: Target):
     from hw_sim.cortexm.estimate import estimate
 
-    if not target.extra.get("estimate") or any(L["kernel"].get("mst") for L in report["layers"]):
+    if target.variant not in (target.extra.get("estimate") or {}) or any(L["kernel"].get("mst") for L in report["layers"]):
         return None  # (no cycle model for MST layers)
     try:
         return estimate(report, estimate_table(target))
@@ -231,6 +238,7 @@ def simulate_estimate(model, target: Target) -> dict:
     return {
         "method": "estimate",
         "target": target.name, "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "n": 0,
+        "kernel_variant": target.variant,
         "total_cycles": total, "estimated_cycles": total,
         "latency_ms": 1e3 * total / m["clock_hz"],
         "energy_uj": total * m["energy_nj_per_cycle"] / 1e3,

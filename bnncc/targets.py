@@ -11,7 +11,7 @@ targets (``kind = "fpga"``, backend ``hls``) their device in an ``[fpga]`` table
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import BnnccError
@@ -19,6 +19,7 @@ from .resources import targets_dir
 
 BACKENDS = ("c", "hls")
 POPCOUNTS = ("builtin", "swar", "harley_seal", "usada8")
+HS_BLOCKS = (8, 16)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class Target:
     max_lut_bytes: int    # largest lookup table a float tail may become
     source: Path
     extra: dict = field(default_factory=dict, compare=False)
+    hs_block: int = 8     # Harley-Seal block (words per carry-save round): 8 or 16
+
+    @property
+    def variant(self) -> str:
+        """The kernel variant's name: popcount strategy, Harley-Seal block, word width
+        (``harley_seal-b8-w32``, ``swar-w32``): the key of its ``[estimate]`` table."""
+        return kernel_variant_name(self.popcount, self.hs_block, self.word_bits)
 
     @property
     def mcu(self) -> dict:
@@ -77,7 +85,8 @@ def _parse(path: Path) -> Target:
             raise BnnccError(f"target files inherit from each other in a cycle ({base})", where=str(path))
         seen.add(base)
         raw = _merge(_read(path.parent / f"{base}.toml"), raw)
-    known = {"name", "description", "backend", "kind", "word_bits", "popcount", "cc", "cflags", "max_lut_bytes"}
+    known = {"name", "description", "backend", "kind", "word_bits", "popcount", "hs_block", "cc", "cflags",
+             "max_lut_bytes"}
     try:
         t = Target(
             name=str(raw["name"]),
@@ -89,6 +98,7 @@ def _parse(path: Path) -> Target:
             cc=str(raw.get("cc", "cc")),
             cflags=tuple(str(f) for f in raw.get("cflags", [])),
             max_lut_bytes=int(raw.get("max_lut_bytes", 65536)),
+            hs_block=int(raw.get("hs_block", 8)),
             source=path,
             extra={k: v for k, v in raw.items() if k not in known},
         )
@@ -96,8 +106,6 @@ def _parse(path: Path) -> Target:
         raise BnnccError(f"target file lacks key {exc}", where=str(path)) from None
     if t.backend not in BACKENDS:
         raise BnnccError(f"unknown backend '{t.backend}' (known: {', '.join(BACKENDS)})", where=str(path))
-    if t.word_bits not in (32, 64):
-        raise BnnccError(f"word_bits must be 32 or 64, not {t.word_bits}", where=str(path))
     if t.kind == "mcu":
         missing = MCU_KEYS - set(t.mcu)
         if missing:
@@ -106,9 +114,65 @@ def _parse(path: Path) -> Target:
         missing = FPGA_KEYS - set(t.fpga)
         if missing:
             raise BnnccError(f"[fpga] lacks {', '.join(sorted(missing))}", where=str(path))
-    if t.popcount not in POPCOUNTS:
-        raise BnnccError(f"unknown popcount strategy '{t.popcount}' (known: {', '.join(POPCOUNTS)})", where=str(path))
+    _check_kernel(t, str(path))
     return t
+
+
+def kernel_variant_name(popcount: str, hs_block: int, word_bits: int) -> str:
+    block = f"-b{hs_block}" if popcount == "harley_seal" else ""
+    return f"{popcount}{block}-w{word_bits}"
+
+
+def has_dsp(t: Target) -> bool:
+    """The core has Armv7E-M's DSP extension (USADA8): ``[mcu] dsp = true``."""
+    return bool(t.mcu.get("dsp", False))
+
+
+def _check_kernel(t: Target, where: str) -> None:
+    if t.popcount not in POPCOUNTS:
+        raise BnnccError(f"unknown popcount strategy '{t.popcount}' (known: {', '.join(POPCOUNTS)})", where=where)
+    if t.word_bits not in (32, 64):
+        raise BnnccError(f"word width must be 32 or 64 bits, not {t.word_bits}", where=where)
+    if t.hs_block not in HS_BLOCKS:
+        raise BnnccError(f"the Harley-Seal block must be 8 or 16 words, not {t.hs_block}", where=where)
+    if t.popcount != "harley_seal" and t.hs_block != 8:
+        raise BnnccError(f"a Harley-Seal block ({t.hs_block}) needs the harley_seal popcount, not {t.popcount}",
+                         where=where)
+    if t.popcount == "usada8" and t.kind == "mcu" and not has_dsp(t):
+        raise BnnccError(f"usada8 needs the DSP extension, which {t.mcu['core']} lacks", where=where)
+    if t.popcount == "usada8" and t.kind == "mcu" and t.word_bits != 32:
+        raise BnnccError("usada8 works on 32-bit words (USADA8 sums 4 bytes)", where=where)
+
+
+def with_kernel(t: Target, popcount: str | None = None, hs_block: int | None = None,
+                word_bits: int | None = None) -> Target:
+    """``t`` with another C kernel variant (compile --popcount/--hs-block/--word-bits),
+    checked: a bad choice is a one-line BnnccError naming the target."""
+    if popcount is None and hs_block is None and word_bits is None:
+        return t
+    if t.backend != "c":
+        raise BnnccError("--popcount, --hs-block and --word-bits choose C kernels; "
+                         f"'{t.name}' uses the {t.backend} backend")
+    pc = t.popcount if popcount is None else str(popcount)
+    hs = (t.hs_block if pc == "harley_seal" else 8) if hs_block is None else int(hs_block)
+    out = replace(t, popcount=pc, hs_block=hs, word_bits=t.word_bits if word_bits is None else int(word_bits))
+    _check_kernel(out, t.name)
+    return out
+
+
+def kernel_variants(t: Target) -> list[tuple[str, int, int]]:
+    """Every valid (popcount, hs_block, word_bits) of an MCU target, its own first."""
+    out = [(t.popcount, t.hs_block, t.word_bits)]
+    for wb in (32, 64):
+        for pc in POPCOUNTS:
+            for hs in (HS_BLOCKS if pc == "harley_seal" else (8,)):
+                try:
+                    with_kernel(t, pc, hs, wb)
+                except BnnccError:
+                    continue
+                if (pc, hs, wb) not in out:
+                    out.append((pc, hs, wb))
+    return out
 
 
 def all_targets() -> dict[str, Target]:

@@ -312,6 +312,7 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
         "float_layers": [r["function"] for _, r in layers if r.get("float_accumulation")],
         "word_bits": target.word_bits,
         "popcount_macro": "BNN_POPCOUNT_" + target.popcount.upper(),
+        "hs_block": target.hs_block if target.popcount == "harley_seal" else None,
         "source": c_comment(source_name(g.source)),
         "input_size": in_t.numel,
         "input_shape": list(g.input_onnx_shape),
@@ -328,6 +329,9 @@ def build_context(g: Graph, target: Target, prefix: str) -> dict:
             "model": source_name(g.source),
             "target": target.name,
             "word_bits": target.word_bits,
+            # the C kernel variant (hw_sim's estimator picks the [estimate] table by it)
+            "kernel_variant": {"popcount": target.popcount, "hs_block": target.hs_block, "word_bits": target.word_bits,
+                               "name": target.variant},
             "input_shape": list(g.input_onnx_shape),
             "output_shape": list(g.output_onnx_shape),
             "layers": [r for _, r in layers],
