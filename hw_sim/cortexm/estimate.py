@@ -14,14 +14,24 @@ Harley-Seal, 2 for USADA8 pairs, 1 for per-word SWAR/builtin), so a dense layer 
 tail * (n_words % B))``.  A convolution feeds whole in-map kernel rows (``KW * wpp``
 words) where the window row lies inside the map, single taps (``wpp`` words) at the
 edges; the estimator walks the output positions to count feeds, blocks and tail words
-exactly.  Data-dependent costs (argmax updates) enter with their mean.  Where GCC's
-specialisation departs from these loop counts (padded 1x1 convolutions, 2-pixel maps)
-the model is least accurate (see tests/test_estimate.py).
+exactly.  Data-dependent costs (argmax updates) enter with their mean.
 
-The coefficients are calibrated per target by least squares (non-negative) on
-per-layer cycles measured by the instruction-set simulator over a set of networks
-(``bench/calibrate.py``, which writes the ``[estimate]`` table of the target file);
-the whole-model figure adds the cost of ``model_run``'s calls (``run`` variant).
+Every layer function is specialised on its shapes, so GCC folds what the shape makes
+constant; the features follow it where that changes the count: an output position
+whose window lies wholly in the padding costs nothing when a single output row or
+column makes that visible ("folded"), little otherwise ("empty_chans"); a real-input
+convolution tests each kernel column's bounds at run time unless the map has one output
+column; its multiply-accumulates cost differently when an input pixel fits one word
+(the weight word is loaded once per tap); the float steps split an element's index by
+the pixel count unless it is 1.  Real-input convolutions over padded or one-pixel-wide
+maps are still where the model is least accurate (+-30% per layer; tests/test_estimate.py).
+
+The coefficients are calibrated per target and per C kernel variant (popcount strategy,
+Harley-Seal block, word width: report.json's ``kernel_variant``) by least squares
+(non-negative) on per-layer cycles measured by the instruction-set simulator over a set
+of networks (``bench/calibrate.py``, which writes the ``[estimate.<variant>]`` tables of
+the target file); the whole-model figure adds the cost of ``model_run``'s calls (``run``
+variant).
 Flash is estimated as the constants plus a calibrated code size per layer kind and a
 fixed firmware part, RAM as the arena, the firmware's I/O buffers and the convolutions'
 run lists plus a fixed part.
@@ -47,7 +57,7 @@ def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
     output positions (per output channel), and the valid taps."""
     wpp = -(-k["Cin"] // word_bits)
     rows_valid = [len(_axis_taps(oy, k["SH"], k["PT"], k["DH"], k["KH"], k["H"])) for oy in range(k["OH"])]
-    feeds = blocks = tail = taps = runs = edge_runs = 0
+    feeds = blocks = tail = taps = runs = edge_runs = empty = folded = col_iters = 0
     inside_rows = sum(1 for oy in range(k["OH"]) if oy * k["SH"] - k["PT"] >= 0
                       and oy * k["SH"] - k["PT"] + (k["KH"] - 1) * k["DH"] < k["H"])
     for ox in range(k["OW"]):
@@ -66,12 +76,23 @@ def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
             tail += rv * per_row[2]
             taps += rv * cols
             runs += rv * per_row[0]
+        # kx iterations that test a tap: all KW, unless the map has one output column
+        # (then every test is a constant GCC folds and only the valid taps remain)
+        col_iters += sum(rows_valid) * (k["KW"] if k["OW"] > 1 else cols)
+        # windows wholly in the padding; "folded" when a single output row or column
+        # makes their emptiness a constant GCC sees (then the channel loop is gone)
+        for rv in rows_valid:
+            if rv == 0 or cols == 0:
+                if (rv == 0 and k["OH"] == 1) or (cols == 0 and k["OW"] == 1):
+                    folded += 1
+                else:
+                    empty += 1
         if not inside:  # bnn_conv2d's run-list path (the others take the fixed-row path)
             edge_runs += sum(rows_valid) * per_row[0]
         else:
             edge_runs += (sum(rows_valid) - inside_rows * k["KH"]) * per_row[0]
     return {"feeds": feeds, "blocks": blocks, "tail": tail, "taps": taps, "runs": runs, "edge_runs": edge_runs,
-            "wpp": wpp}
+            "wpp": wpp, "empty": empty, "folded": folded, "col_iters": col_iters}
 
 
 def _pool_taps(k: dict) -> int:
@@ -81,8 +102,11 @@ def _pool_taps(k: dict) -> int:
 
 
 def _step_features(elems: int, k: dict) -> dict:
-    """bnn_apply_steps is unrolled into straight float code per layer; VDIV is slow."""
-    return {"one": 1, "elems": elems, "step_elems": elems * k["steps"], "div_elems": elems * k["div_steps"]}
+    """bnn_apply_steps is unrolled into straight float code per layer; VDIV is slow.
+    With more than one pixel, each element's ONNX index is split into (channel, pixel)
+    by a division by the constant P (a multiply-high; nothing when P = 1)."""
+    return {"one": 1, "elems": elems, "step_elems": elems * k["steps"], "div_elems": elems * k["div_steps"],
+            "pixel_elems": elems if k["P"] > 1 else 0}
 
 
 def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, float]]:
@@ -101,11 +125,20 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
     if kind == "Conv2d":
         w = _conv_walk(k, block, word_bits)
         pixels = k["OH"] * k["OW"]
+        # output positions whose window lies wholly in the padding: GCC folds their
+        # (constant, empty) run lists away when the shape makes that visible
+        live = pixels - w["empty"] - w["folded"]
         if k["real"]:
-            return "conv_f32", {"one": 1, "pixels": pixels, "chans": pixels * k["Cout"],
-                                "taps": k["Cout"] * w["taps"], "macs": k["Cout"] * w["taps"] * k["Cin"]}
+            rows_valid0 = len(_axis_taps(0, k["SH"], k["PT"], k["DH"], k["KH"], k["H"]))
+            return "conv_f32", {"one": 1, "pixels": pixels, "chans": live * k["Cout"],
+                                "empty_chans": w["empty"] * k["Cout"],
+                                "row_iters": k["Cout"] * k["OW"] * (k["OH"] * k["KH"] if k["OH"] > 1 else rows_valid0),
+                                "col_iters": k["Cout"] * w["col_iters"],
+                                "macs_one_word": k["Cout"] * w["taps"] * k["Cin"] if k["Cin"] <= word_bits else 0,
+                                "taps": k["Cout"] * w["taps"],
+                                "macs": k["Cout"] * w["taps"] * k["Cin"] if k["Cin"] > word_bits else 0}
         f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"] * k["KW"], "taps": w["taps"],
-             "runs": w["runs"], "chans": pixels * k["Cout"],
+             "runs": w["runs"], "chans": live * k["Cout"], "empty_chans": w["empty"] * k["Cout"],
              "feeds": k["Cout"] * w["feeds"], "blocks": k["Cout"] * w["blocks"], "tail": k["Cout"] * w["tail"],
              "edge_feeds": k["Cout"] * w["edge_runs"]}
         if tern:
@@ -164,9 +197,27 @@ def _dot(coef: dict, f: dict, variant: str) -> float:
     return float(sum(coef[name] * v for name, v in f.items()))
 
 
+def feed_block(popcount: str, hs_block: int = 8) -> int:
+    """Words per block of ``bnn_pc_feed``'s main loop for a popcount strategy."""
+    return {"harley_seal": int(hs_block), "usada8": 2}.get(popcount, 1)
+
+
+def pick_table(tables: dict, report: dict) -> dict:
+    """The variant table of a target's whole ``[estimate]`` block that fits the C kernel
+    variant report.json names (``kernel_variant``; older reports: the default)."""
+    name = report.get("kernel_variant", {}).get("name") or tables.get("default")
+    if name not in tables or not isinstance(tables[name], dict):
+        known = sorted(k for k, v in tables.items() if isinstance(v, dict) and "cycles" in v)
+        raise KeyError(f"no [estimate.{name}] table (calibrated: {', '.join(known) or 'none'})")
+    return tables[name]
+
+
 def estimate(report: dict, table: dict) -> Estimate:
     """Estimate cycles, flash and RAM of the library in ``report`` (report.json as a
-    dict) with a target's ``[estimate]`` table."""
+    dict) with one variant table of a target's ``[estimate]`` block, or with the whole
+    block (then the table of report.json's ``kernel_variant``)."""
+    if "cycles" not in table:
+        table = pick_table(table, report)
     block = int(table["feed_block"])
     cycles, code = table["cycles"], table["code_bytes"]
     layers, flash = [], float(table["memory"]["flash_base"])
