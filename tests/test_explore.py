@@ -15,6 +15,12 @@ from bnncc.targets import load_target
 from conftest import MODELS
 
 
+def mcu_toolchain():
+    import shutil
+
+    return shutil.which("arm-none-eabi-gcc") is not None
+
+
 def _row(i, lat, en, fits=True, **extra):
     return {"id": i, "config": {"target": "x"}, "metrics": {"latency_ms": lat, "energy_uj": en, "fits": fits,
                                                              **extra}}
@@ -82,6 +88,25 @@ def test_core_names_bring_their_boards():
     assert [t.name for t in space.expand_targets(["stm32f746"])] == ["stm32f746"]
     with pytest.raises(BnnccError):
         space.expand_targets(["host"])
+
+
+def test_mcu_space_is_kernel_variants_times_mst_settings():
+    cfgs = space.mcu_configs(load_target("cortex-m4"))
+    kernels = {(c["popcount"], c.get("hs_block"), c["word_bits"]) for c in cfgs}
+    assert kernels == {("harley_seal", 8, 32), ("harley_seal", 16, 32), ("harley_seal", 8, 64),
+                       ("harley_seal", 16, 64), ("swar", None, 32), ("swar", None, 64), ("builtin", None, 32),
+                       ("builtin", None, 64), ("usada8", None, 32)}
+    assert {(c["mst"], c.get("mst_depth")) for c in cfgs} == {("off", None), ("auto", None), ("force", None),
+                                                               ("force", 1), ("force", 4)}
+    assert len(cfgs) == 9 * 5 and len({json.dumps(c, sort_keys=True) for c in cfgs}) == len(cfgs)
+    assert cfgs[0] == {"target": "cortex-m4", "popcount": "harley_seal", "hs_block": 8, "word_bits": 32, "mst": "off"}
+    m0 = space.mcu_configs(load_target("cortex-m0plus"))
+    assert len(m0) == 8 * 5 and not any(c["popcount"] == "usada8" for c in m0)      # no DSP extension
+    # a budget too small for every board keeps the core's whole space and thins the boards
+    ts = space.expand_targets(["cortex-m4"])
+    items = space.build_space({}, ts, 80)
+    assert len(items) == 80 and [i["config"] for i in items[:45]] == cfgs
+    assert {i["config"]["target"] for i in items[45:]} == {"stm32f407", "nrf52840", "stm32l4r5"}
 
 
 def test_fpga_configuration_with_mst_or_bad_fold_is_an_error_row(tfc):
@@ -169,7 +194,12 @@ def test_compile_config_refuses_conflicting_options(shared, tmp_path):
     res = CliRunner().invoke(main, ["compile", model, "--config", '{"target": "pynq-z2", "fold": {}}',
                                     "--target", "cortex-m4", "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "--config sets the target" in res.output
-    assert compile_args('{"target": "stm32f407", "mst": "auto"}') == ("stm32f407", None, "auto", None)
+    assert compile_args('{"target": "stm32f407", "mst": "auto"}') == ("stm32f407", None, "auto", None,
+                                                                       None, None, None)
+    assert compile_args('{"target": "cortex-m4", "popcount": "swar", "word_bits": 64, "mst": "force", '
+                        '"mst_depth": 4}') == ("cortex-m4", None, "force", 4, "swar", None, "64")
+    with pytest.raises(BnnccError, match="mst_depth"):
+        compile_args('{"target": "cortex-m4", "mst": "force", "mst_depth": 0}')
 
 
 # --- MCU (needs the core's calibrated [estimate] table) --------------------------------
@@ -191,6 +221,77 @@ def test_mcu_boards_share_cycles_and_mst_is_scaled_by_the_pass_prediction(tfc):
     # force: every binary layer scaled by predicted after/before (> 1 on TFC: no gain)
     force = evaluate(tfc, {"target": "cortex-m4", "mst": "force"})["metrics"]
     assert force["mst_layers"] == 4 and force["cycles"] > off["cycles"] and force["flash_bytes"] > off["flash_bytes"]
+
+
+def _needs_variants(name, *variants):
+    tables = load_target(name).extra.get("estimate", {})
+    missing = [v for v in variants if v not in tables]
+    if missing:
+        pytest.skip(f"{name} has no [estimate] table for {', '.join(missing)}")
+
+
+def _dense_net(k=1024, n=256):
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.calibrate import sized_bnn
+
+    return sized_bnn(np.random.default_rng(3), [("dense", n), ("dense", 10)], [1, k])
+
+
+@pytest.mark.skipif(not mcu_toolchain(), reason="no Arm toolchain")
+def test_kernel_variant_estimates_order_like_the_iss():
+    """On a dense layer the per-variant tables rank SWAR, Harley-Seal 8 and 16 as the ISS
+    does, each within the stated error: the explored kernel choice is estimated honestly."""
+    from bnncc import api, mcu
+    from bnncc.targets import with_kernel
+    from hw_sim.cortexm.estimate import estimate
+
+    _needs_variants("cortex-m4", "swar-w32", "harley_seal-b8-w32", "harley_seal-b16-w32")
+    model, x = _dense_net()
+    t = load_target("cortex-m4")
+    got = {}
+    for pc, hs in (("swar", None), ("harley_seal", 8), ("harley_seal", 16)):
+        tv = with_kernel(t, pc, hs, 32)
+        run = api.run_and_compare(model, tv, x[:1])
+        assert run.record["bit_exact"]
+        iss = mcu.function_cycles(run.sim, "model_run") / len(run.inputs)
+        est = estimate(json.loads(run.files["report.json"]), mcu.estimate_table(tv)).total_cycles
+        assert abs(est / iss - 1) <= 0.15, (tv.variant, iss, est)
+        got[tv.variant] = (iss, est)
+    (si, se), (hi, he) = got["swar-w32"], got["harley_seal-b8-w32"]
+    assert si > 1.3 * hi and se > 1.3 * he          # SWAR clearly slower than Harley-Seal on M4, in both
+    # the explore row of each variant carries that estimate
+    m = Model.from_bytes(model.SerializeToString())
+    row = evaluate(m, {"target": "cortex-m4", "popcount": "swar", "word_bits": 32, "mst": "off"})["metrics"]
+    assert row["cycles"] == pytest.approx(se) and row["kernel_variant"] == "swar-w32"
+
+
+def test_compile_config_reproduces_a_kernel_variant_row(shared, tmp_path):
+    _needs_variants("cortex-m4", "swar-w64")
+    model = str(shared / MODELS["qonnx_tfc_w1a1"])
+    out = tmp_path / "ex"
+    res = CliRunner().invoke(main, ["explore", model, "--targets", "cortex-m4", "--budget", "45", "--recheck", "0",
+                                    "--out", str(out)])
+    doc = json.loads((out / "explore.json").read_text())
+    assert res.exit_code == 0, res.output
+    row = next(r for r in doc["rows"] if r["config"].get("popcount") == "swar" and r["config"]["word_bits"] == 64
+               and r["config"]["mst"] == "force" and r["config"].get("mst_depth") == 4)
+    res = CliRunner().invoke(main, ["compile", model, "--config", f"@{out}/explore.json#{row['id']}", "-o",
+                                    str(tmp_path / "lib")])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "lib" / "report.json").read_text())
+    assert rep["kernel_variant"]["name"] == "swar-w64" and rep["word_bits"] == 64
+    msts = [L["mst"] for L in rep["layers"] if L.get("mst")]
+    assert msts and all(r["mode"] == "force" and r["applied"] and 1 <= r["depth"] <= 4 for r in msts)
+    c = (tmp_path / "lib" / "model.c").read_text()
+    assert "#define BNN_WORD_BITS 64\n#define BNN_POPCOUNT BNN_POPCOUNT_SWAR\n" in c
+    # the estimate of the reproduced library is the row's
+    m = Model.from_path(model)
+    assert evaluate(m, row["config"])["metrics"] == row["metrics"]
 
 
 def test_done_when_tfc_on_cortex_m4_and_pynq_z2(shared, tmp_path):

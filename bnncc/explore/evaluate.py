@@ -78,7 +78,7 @@ _MEMO: dict[tuple, object] = {}
 
 def _memo(key: tuple, make):
     if key not in _MEMO:
-        if len(_MEMO) > 64:
+        if len(_MEMO) > 256:
             _MEMO.clear()
         _MEMO[key] = make()
     return _MEMO[key]
@@ -89,27 +89,60 @@ def target(name: str) -> Target:
     return _memo(("target", name), lambda: load_target(name))
 
 
+KERNEL_KEYS = ("popcount", "hs_block", "word_bits")
+
+
+def config_target(config: dict) -> Target:
+    """The configuration's target with its C kernel variant (``popcount``, ``hs_block``,
+    ``word_bits``; absent: the target file's), checked like compile's options."""
+    from ..targets import with_kernel
+
+    t = target(str(config["target"]))
+    if not any(k in config for k in KERNEL_KEYS):
+        return t
+    if t.kind != "mcu":
+        raise BnnccError("popcount, hs_block and word_bits are MCU kernel choices", where=t.name)
+    try:
+        args = [None if config.get(k) is None else (str if k == "popcount" else int)(config[k]) for k in KERNEL_KEYS]
+    except (TypeError, ValueError):
+        raise BnnccError("bad popcount/hs_block/word_bits in the configuration", where=t.name) from None
+    return with_kernel(t, *args)
+
+
+def mst_options(config: dict) -> dict:
+    """The pass options of a configuration's MST setting (``mst``, ``mst_depth``)."""
+    mst = config.get("mst", "off")
+    if mst not in ("off", "auto", "force"):
+        raise BnnccError(f"bad mst '{mst}' in the configuration")
+    depth = config.get("mst_depth")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
+        raise BnnccError(f"bad mst_depth '{depth}' in the configuration (a positive integer)")
+    return {"mst": mst, "mst_depth": depth}
+
+
 def lowered_graph(model: Model, t: Target):
     from ..compiler import lower
 
     return _memo(("graph", model.sha256, t.name), lambda: lower(model.proto(), t).graph)
 
 
-def _mcu_report(model: Model, t: Target, mst: str) -> dict:
+def _mcu_report(model: Model, t: Target, options: dict) -> dict:
     from ..api import compile_model
 
     def make():
-        _, files = compile_model(model.proto(), t, options={"mst": mst})
+        _, files = compile_model(model.proto(), t, options=options)
         return json.loads(files["report.json"])
 
-    return _memo(("report", model.sha256, t.name, mst), make)
+    # boards of one core compile to the same library (the estimate reads no board data)
+    key = (t.mcu.get("core"), t.max_lut_bytes, t.variant, options["mst"], options["mst_depth"])
+    return _memo(("report", model.sha256, *key), make)
 
 
 def evaluate(model: Model, config: dict) -> dict:
     """{"metrics": {...}} of one configuration, or {"error": one line} when bnncc
     cannot evaluate it (a user-level problem, such as a target without an estimate)."""
     try:
-        t = target(str(config["target"]))
+        t = config_target(config)
         if t.kind == "mcu":
             return {"metrics": _mcu_estimate(model, t, config)}
         if t.kind == "fpga":
@@ -131,11 +164,9 @@ def _mcu_estimate(model: Model, t: Target, config: dict) -> dict:
 
     from ..mcu import estimate_table
 
-    mst = config.get("mst", "off")
-    if mst not in ("off", "auto", "force"):
-        raise BnnccError(f"bad mst '{mst}' in the configuration")
+    options = mst_options(config)
     table = estimate_table(t)
-    report = _mcu_report(model, t, mst)
+    report = _mcu_report(model, t, options)
     plain = [{**L, "kernel": {k: v for k, v in L["kernel"].items() if k != "mst"}} for L in report["layers"]]
     try:
         est = estimate({**report, "layers": plain}, table)
@@ -155,7 +186,7 @@ def _mcu_estimate(model: Model, t: Target, config: dict) -> dict:
         "flash_bytes": est.flash_bytes, "ram_bytes": est.ram_bytes,
         "fits": est.flash_bytes <= m["flash_bytes"] and est.ram_bytes + m["stack_bytes"] <= m["ram_bytes"],
         "board": m["board"], "core": m["core"], "clock_hz": m["clock_hz"], "popcount": t.popcount,
-        "mst_layers": applied,
+        "kernel_variant": t.variant, "mst_layers": applied,
     }
 
 
@@ -198,11 +229,11 @@ def fold_spec(config: dict) -> str:
 def recheck(model_path, config: dict, n: int = 4, seed: int = 0) -> dict:
     """The exact path of one configuration: the metrics it measures, and for MCU
     whether the outputs matched onnxruntime."""
-    t = load_target(config["target"])
+    t = config_target(config)
     if t.kind == "mcu":
         from ..mcu import simulate
 
-        res = simulate(model_path, t, n=n, seed=seed, options={"mst": config.get("mst", "off")})
+        res = simulate(model_path, t, n=n, seed=seed, options=mst_options(config))
         cyc = res["total_cycles"]
         return {"method": f"ISS ({res['n']} random inputs)", "cycles": cyc, "latency_ms": res["latency_ms"],
                 "energy_uj": res["energy_uj"], "flash_bytes": res["flash_bytes"], "ram_bytes": res["ram_bytes"],
@@ -248,11 +279,14 @@ def load_config(text: str) -> dict:
     return cfg
 
 
-def compile_args(text: str) -> tuple[str, str | None, str, int | None]:
-    """(target, --fold spec, --mst, --mst-depth) reproducing a configuration."""
+def compile_args(text: str) -> tuple:
+    """(target, --fold spec, --mst, --mst-depth, --popcount, --hs-block, --word-bits)
+    reproducing a configuration (None: the target file's own)."""
     cfg = load_config(text)
-    unknown = set(cfg) - {"target", "fold", "mst", "mst_depth"}
+    unknown = set(cfg) - {"target", "fold", "mst", "mst_depth", *KERNEL_KEYS}
     if unknown:
         raise BnnccError(f"--config has keys bnncc compile does not know: {', '.join(sorted(unknown))}")
-    return (str(cfg["target"]), fold_spec(cfg) if cfg.get("fold") else None, str(cfg.get("mst", "off")),
-            cfg.get("mst_depth"))
+    opts = mst_options(cfg)
+    kernel = [None if cfg.get(k) is None else str(cfg[k]) for k in KERNEL_KEYS]
+    return (str(cfg["target"]), fold_spec(cfg) if cfg.get("fold") else None, opts["mst"], opts["mst_depth"],
+            *kernel)

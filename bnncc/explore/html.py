@@ -24,7 +24,12 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 def config_text(cfg: dict) -> str:
     if "fold" in cfg:
         return "fold " + ",".join(f"{k}={p}x{s}" for k, (p, s) in cfg["fold"].items())
-    return f"mst={cfg.get('mst', 'off')}"
+    kernel = ""
+    if "popcount" in cfg:
+        block = f"/{cfg['hs_block']}" if cfg.get("hs_block") else ""
+        kernel = f"{cfg['popcount']}{block} w{cfg.get('word_bits', '')} "
+    depth = f" depth {cfg['mst_depth']}" if cfg.get("mst_depth") else ""
+    return f"{kernel}mst={cfg.get('mst', 'off')}{depth}"
 
 
 def _fmt(v, key: str) -> str:

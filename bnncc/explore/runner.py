@@ -202,6 +202,51 @@ def evaluate_all(model: Model, items: list[dict], mode: str = "auto", workers: i
     return rows, stats
 
 
+# --- the exact re-check, in the same executor -----------------------------------
+
+
+def recheck_task(model: Model, config: dict, n: int, seed: int) -> dict:
+    """One re-check: {"exact": metrics} or {"failed": one line} (a task like the others)."""
+    from .evaluate import recheck
+
+    try:
+        return {"exact": recheck(model.proto(), config, n=n, seed=seed)}
+    except BnnccError as exc:
+        from ..errors import first_line
+
+        return {"failed": first_line(exc)}
+
+
+def _pool_recheck(args) -> dict:
+    return recheck_task(_WORKER_MODEL, *args)
+
+
+def recheck_all(model: Model, configs: list[dict], mode: str, workers: int | None, scheduler, n: int,
+                seed: int) -> list[dict]:
+    """The re-checks of ``configs`` in the executor the evaluation used (each is a
+    cross-compile and an ISS run, or a dataflow simulation: seconds, so they are worth
+    spreading)."""
+    if not configs:
+        return []
+    if mode == "pool":
+        from concurrent.futures import ProcessPoolExecutor
+
+        workers = min(len(configs), workers or os.cpu_count() or 1)
+        with ProcessPoolExecutor(max_workers=workers, initializer=_pool_init, initargs=(model,)) as ex:
+            return list(ex.map(_pool_recheck, [(c, n, seed) for c in configs]))
+    if mode == "dask":
+        client = dask_client(scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+        try:
+            ref = client.scatter(model, broadcast=True, hash=False)
+            futures = client.map(recheck_task, [ref] * len(configs), configs, [n] * len(configs),
+                                 [seed] * len(configs), pure=False)
+            return client.gather(futures)
+        finally:
+            if isinstance(scheduler, str) or scheduler is None:
+                client.close()
+    return [recheck_task(model, c, n, seed) for c in configs]
+
+
 # --- the whole exploration --------------------------------------------------------
 
 RECHECK_METRICS = ("cycles", "ii_cycles", "latency_ms", "energy_uj", "fps", "luts", "brams", "flash_bytes",
@@ -264,7 +309,7 @@ def explore(model_path, targets, budget: int = 200, objectives=("latency", "ener
             cache_dir=None, seed: int = 0, recheck_inputs: int = 4, progress=None) -> dict:
     """The explore.json record: every evaluated row, the front, the re-checks."""
     from . import space
-    from .evaluate import FPGA_STATED, MCU_STATED, lowered_graph, recheck
+    from .evaluate import FPGA_STATED, MCU_STATED, lowered_graph
     from .pareto import front, objective_names, parse_constraint
 
     say = progress or (lambda msg: None)
@@ -287,15 +332,18 @@ def explore(model_path, targets, budget: int = 200, objectives=("latency", "ener
     stats["space_seconds"] = space_s
     fr = front(rows, objectives, cons)
     checks = []
-    for row, why in pick_recheck(rows, fr, recheck_k, objectives, cons):
-        say(f"re-checking row {row['id']} ({row['config']['target']}) on the exact path")
-        try:
-            exact = recheck(model_path, row["config"], n=recheck_inputs, seed=seed)
-        except BnnccError as exc:
-            from ..errors import first_line
-
-            checks.append({"id": row["id"], "why": why, "config": row["config"], "failed": first_line(exc)})
+    picks = pick_recheck(rows, fr, recheck_k, objectives, cons)
+    if picks:
+        say(f"re-checking rows {', '.join(str(r['id']) for r, _ in picks)} on the exact path ({stats['mode']})")
+    t1 = time.perf_counter()
+    exacts = recheck_all(model, [r["config"] for r, _ in picks], stats["mode"], workers, scheduler,
+                         recheck_inputs, seed)
+    stats["recheck_seconds"] = time.perf_counter() - t1
+    for (row, why), res in zip(picks, exacts):
+        if "failed" in res:
+            checks.append({"id": row["id"], "why": why, "config": row["config"], "failed": res["failed"]})
             continue
+        exact = res["exact"]
         ok, text = agrees(row["metrics"]["kind"], row["metrics"], exact)
         checks.append({"id": row["id"], "why": why, "config": row["config"], "estimate": row["metrics"],
                        "exact": exact, "error": _errors(row["metrics"], exact), "within_stated": ok,

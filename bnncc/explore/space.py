@@ -3,14 +3,18 @@
 A configuration is a small JSON-able dict, everything ``bnncc compile`` needs to
 reproduce it (``--config``):
 
-* MCU: ``{"target": "stm32f407", "mst": "off" | "auto"}``.  A core name in ``--targets``
-  (``cortex-m4``) stands for the core's own target and every board file built on it.
-  The popcount strategy stays the target's own: the analytic estimator's ``[estimate]``
-  table is calibrated for that strategy only (bench/calibrate.py fits one kernel
-  variant), so a swapped strategy would be estimated with the wrong coefficients.
-  ``force`` MST is left out: it rebuilds every layer regardless of the cost model, which
-  is a study setting, not a deployment choice (``auto`` keeps a plan only where the
-  target's model predicts a gain).
+* MCU: ``{"target": "stm32f407", "popcount": "harley_seal", "hs_block": 16,
+  "word_bits": 32, "mst": "force", "mst_depth": 4}``: the C kernel variant (popcount
+  strategy, Harley-Seal block for ``harley_seal`` only, word width;
+  ``bnncc.targets.kernel_variants``: every valid one, so ``usada8`` only on cores with
+  the DSP extension and 32-bit words) times the MST setting (``MCU_MST``: off, auto,
+  force unbounded and force with depth bounds 1 and 4).  A core name in ``--targets``
+  (``cortex-m4``) stands for the core's own target and every board file built on it;
+  the core's configurations come first, then the boards' in turn, so a budget that
+  cannot hold them all (MCU configurations take at most half the budget when FPGA
+  targets are explored too) thins the boards (same cycles, other clock, energy and
+  memory), not the kernel or MST choices.  Each variant is estimated with its own ``[estimate.<variant>]`` table
+  (bench/calibrate.py --all); a variant without one is reported as not evaluated.
 * FPGA: ``{"target": "pynq-z2", "fold": {"1": [16, 4], ...}}`` (op index -> [PE, SIMD],
   every MVAU layer named).  MST is not explored on FPGAs: the HLS backend and hw_sim's
   FPGA model have no MST unit, so there is nothing to estimate.
@@ -32,11 +36,13 @@ from ..errors import BnnccError
 from ..folding import Folding, mvau_layers
 from ..targets import Target, all_targets
 
-MCU_MST = ("off", "auto")
+MCU_MST = (("off", None), ("auto", None), ("force", None), ("force", 1), ("force", 4))
 NOTES = (
-    "MCU: popcount strategy fixed to each target's own (the [estimate] tables are calibrated for it only)",
-    "MCU: MST off/auto; an MST layer is estimated as its plain kernel scaled by the MST pass's predicted "
-    "cycles after/before (report.json's mst record)",
+    "MCU: every kernel variant (popcount strategy x Harley-Seal block x word width) with its own calibrated "
+    "[estimate.<variant>] table; non-default variants are calibrated on a smaller set (see the target files)",
+    "MCU: MST off/auto/force (unbounded, depth 1, depth 4); an MST layer is estimated as its plain kernel scaled "
+    "by the MST pass's predicted cycles after/before (report.json's mst record; that word-level model is not "
+    "specific to the popcount strategy)",
     "FPGA: MST not explored (no MST unit in the HLS backend, no cost model)",
 )
 AUTO_FPS_STEPS = 6
@@ -64,7 +70,15 @@ def expand_targets(names) -> list[Target]:
 
 
 def mcu_configs(t: Target) -> list[dict]:
-    return [{"target": t.name, "mst": m} for m in MCU_MST]
+    """Every kernel variant x MST setting of an MCU target, its own variant first."""
+    from ..targets import kernel_variants
+
+    out = []
+    for pc, hs, wb in kernel_variants(t):
+        kernel = {"popcount": pc, **({"hs_block": hs} if pc == "harley_seal" else {}), "word_bits": wb}
+        for mst, depth in MCU_MST:
+            out.append({"target": t.name, **kernel, "mst": mst, **({"mst_depth": depth} if depth else {})})
+    return out
 
 
 def fold_config(t: Target, fold: Folding) -> dict:
@@ -135,13 +149,19 @@ def fpga_folds(graph, t: Target, n: int, seed: int = 0) -> list[tuple[Folding, s
 
 
 def build_space(graphs: dict[str, object], targets: list[Target], budget: int, seed: int = 0) -> list[dict]:
-    """The configurations to evaluate: every MCU configuration, then the rest of
+    """The configurations to evaluate: the MCU configurations (cores first, then boards;
+    at most half the budget when there are FPGA targets too), then the rest of
     ``budget`` shared evenly between the FPGA targets.  Each item: {"config", "origin"}."""
     items = []
-    for t in targets:
-        if t.kind == "mcu":
-            items += [{"config": c, "origin": "enumerated"} for c in mcu_configs(t)]
     fpgas = [t for t in targets if t.kind == "fpga"]
+    mcus = [t for t in targets if t.kind == "mcu"]
+    cores = [t for t in mcus if t.source.stem == t.mcu["core"]]
+    for t in cores:
+        items += [{"config": c, "origin": "enumerated"} for c in mcu_configs(t)]
+    boards = [mcu_configs(t) for t in mcus if t not in cores]
+    for j in range(max((len(b) for b in boards), default=0)):   # round robin: every board gets some
+        items += [{"config": b[j], "origin": "enumerated"} for b in boards if j < len(b)]
+    items = items[: budget // 2 if fpgas else budget]
     left = max(0, budget - len(items))
     for i, t in enumerate(fpgas):
         share = left // len(fpgas) + (1 if i < left % len(fpgas) else 0)
