@@ -204,7 +204,8 @@ def estimate_table(target: Target) -> dict:
 def _estimate(report: dict, target: Target):
     from hw_sim.cortexm.estimate import estimate
 
-    if target.variant not in (target.extra.get("estimate") or {}) or any(L["kernel"].get("mst") for L in report["layers"]):
+    calibrated = target.variant in (target.extra.get("estimate") or {})
+    if not calibrated or any(L["kernel"].get("mst") for L in report["layers"]):
         return None  # (no cycle model for MST layers)
     try:
         return estimate(report, estimate_table(target))

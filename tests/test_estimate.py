@@ -17,7 +17,6 @@ import pytest
 from bnncc import api, mcu
 from bnncc.targets import load_target
 from hw_sim.cortexm.estimate import _conv_walk, estimate
-from tests.bnn_models import random_bnn
 
 from conftest import GOLDEN, MODELS
 

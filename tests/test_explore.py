@@ -162,7 +162,8 @@ def test_explore_fpga_front_recheck_and_compile_config(shared, tmp_path):
     model = str(shared / MODELS["qonnx_tfc_w1a1"])
     out = tmp_path / "ex"
     res = CliRunner().invoke(main, ["explore", model, "--targets", "pynq-z2", "--budget", "40", "--recheck", "2",
-                                    "--objective", "latency,luts", "--constraint", "luts<=30k", "--out", str(out)])
+                                    "--objective", "latency,luts", "--constraint", "luts<=30k", "--out", str(out),
+                                    "--executor", "pool", "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "Pareto front over latency, luts" in res.output
     doc = json.loads((out / "explore.json").read_text())
@@ -172,6 +173,7 @@ def test_explore_fpga_front_recheck_and_compile_config(shared, tmp_path):
     html = (out / "report.html").read_text()
     assert "<svg" in html and "<script" not in html
     assert len(doc["recheck"]) == 2
+    assert doc["stats"]["mode"] == "pool" and doc["stats"]["recheck_seconds"] > 0   # re-checked in the pool too
     for c in doc["recheck"]:
         assert c["within_stated"], c
         assert c["estimate"]["ii_cycles"] == c["exact"]["ii_cycles"]       # the stated error: exact

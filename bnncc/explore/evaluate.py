@@ -133,9 +133,13 @@ def _mcu_report(model: Model, t: Target, options: dict) -> dict:
         _, files = compile_model(model.proto(), t, options=options)
         return json.loads(files["report.json"])
 
-    # boards of one core compile to the same library (the estimate reads no board data)
-    key = (t.mcu.get("core"), t.max_lut_bytes, t.variant, options["mst"], options["mst_depth"])
-    return _memo(("report", model.sha256, *key), make)
+    # boards of one core, and the popcount strategies of one word width, lower to the same
+    # graph (the passes see the word width, the core and the LUT limit, not the strategy
+    # or the board), so their report.json differs only in kernel_variant
+    key = (t.mcu.get("core"), t.max_lut_bytes, t.word_bits, options["mst"], options["mst_depth"])
+    report = _memo(("report", model.sha256, *key), make)
+    return {**report, "kernel_variant": {"popcount": t.popcount, "hs_block": t.hs_block, "word_bits": t.word_bits,
+                                         "name": t.variant}}
 
 
 def evaluate(model: Model, config: dict) -> dict:
