@@ -314,11 +314,13 @@ def _toml_value(v) -> str:
     return json.dumps(v)
 
 
-def render_tables(default: str, tables: dict[str, dict]) -> str:
+def render_tables(target: str, default: str, tables: dict[str, dict]) -> str:
     """The generated block: ``[estimate]`` naming the target's own variant, then one
     ``[estimate.<variant>]`` table per calibrated kernel variant (sorted)."""
     lines = [BEGIN, "# One table per C kernel variant (popcount strategy, Harley-Seal block, word width);",
-             "# hw_sim/cortexm/estimate.py picks the one report.json's kernel_variant names.",
+             "# hw_sim/cortexm/estimate.py picks the one report.json's kernel_variant names.  Recalibrate all:",
+             f"#   python bench/calibrate.py --target {target} --all --write",
+             "# (the default variant on the full calibration set, the others on a smaller one: see each note).",
              "[estimate]", f"default = {json.dumps(default)}"]
     for name in sorted(tables):
         table = tables[name]
@@ -343,7 +345,7 @@ def write_tables(path: Path, default: str, new: dict[str, dict]) -> None:
     src = path.read_text(encoding="utf-8")
     if BEGIN in src:
         src = src[: src.index(BEGIN)].rstrip("\n") + "\n"
-    path.write_text(src + "\n" + render_tables(default, tables), encoding="utf-8")
+    path.write_text(src + "\n" + render_tables(path.stem, default, tables), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- driver
@@ -469,7 +471,7 @@ def main(argv=None) -> int:
             write_tables(t.source, t.variant, {name: table})
             print(f"wrote [estimate.{name}] into {t.source}", flush=True)
     if not args.write:
-        print(render_tables(t.variant, tables))
+        print(render_tables(t.name, t.variant, tables))
     return 0
 
 
