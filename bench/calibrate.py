@@ -141,10 +141,25 @@ def sized_models(seed: int = 7, small: bool = False) -> list[tuple[str, object, 
     ]
     out = [(name, *sized_bnn(rng, spec, shape, real)) for name, spec, shape, real in specs]
     if small:
-        return out + grid_models(rng, n_conv=18, n_mlp=7)
+        return out + grid_models(rng, n_conv=18, n_mlp=7) + real_conv_models()
     out += [(name + "_bipolar", *sized_bnn(rng, spec, shape, real, "BipolarQuant"))
             for name, spec, shape, real in specs if not real]
-    return out + grid_models(rng)
+    return out + grid_models(rng) + real_conv_models()
+
+
+def real_conv_models(seed: int = 11) -> list[tuple[str, object, np.ndarray]]:
+    """Real-input convolutions whose pixel is one input word with many channels (their
+    multiply-accumulates and per-tap costs separate only there), a single channel (the
+    channel loop disappears) or a single output column (the column tests fold)."""
+    rng = np.random.default_rng(seed)
+    specs = [("real24", [("conv", 16, 3, 1, 1), ("dense", 10)], [1, 24, 6, 6]),
+             ("real32k2", [("conv", 8, 2, 1, 1), ("dense", 10)], [1, 32, 5, 5]),
+             ("real1", [("conv", 12, 3, 1, 1), ("dense", 10)], [1, 1, 8, 8]),
+             ("real1k2s2", [("conv", 20, 2, 2, 1), ("dense", 10)], [1, 1, 9, 9]),
+             # one output column: GCC folds the column tests
+             ("real1col", [("conv", 16, 3, 1, 1), ("dense", 10)], [1, 1, 10, 1]),
+             ("real6col", [("conv", 12, 3, 2, 1), ("dense", 10)], [1, 6, 9, 1])]
+    return [(name, *sized_bnn(rng, spec, shape, True)) for name, spec, shape in specs]
 
 
 def grid_models(rng: np.random.Generator, n_conv: int = 36, n_mlp: int = 14) -> list:
@@ -461,6 +476,10 @@ def main(argv=None) -> int:
         if args.load or args.save:
             ap.error("--all measures every variant: no --load/--save (use --cache DIR)")
         variants = [v for v in kernel_variants(t) if not (args.others and v == own)]
+        if args.refit:   # only what was measured
+            from bnncc.targets import kernel_variant_name
+
+            variants = [v for v in variants if Path(args.cache, f"{t.name}-{kernel_variant_name(*v)}.pkl").exists()]
     else:
         variants = [(tv.popcount, tv.hs_block, tv.word_bits)]
     tables = {}

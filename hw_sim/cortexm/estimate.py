@@ -22,9 +22,10 @@ whose window lies wholly in the padding costs nothing when a single output row o
 column makes that visible ("folded"), little otherwise ("empty_chans"); a real-input
 convolution tests each kernel column's bounds at run time unless the map has one output
 column; its multiply-accumulates cost differently when an input pixel fits one word
-(the weight word is loaded once per tap); the float steps split an element's index by
-the pixel count unless it is 1.  Real-input convolutions over padded or one-pixel-wide
-maps are still where the model is least accurate (+-30% per layer; tests/test_estimate.py).
+(the weight word is loaded once per tap) and with a single input channel (no channel
+loop: a tap is one MAC); the float steps split an element's index by the pixel count
+unless it is 1.  Real-input convolutions over one-pixel-wide maps are still where the
+model is least accurate (up to +60% on such a layer; tests/test_estimate.py).
 
 The coefficients are calibrated per target and per C kernel variant (popcount strategy,
 Harley-Seal block, word width: report.json's ``kernel_variant``) by least squares
@@ -134,8 +135,10 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
                                 "empty_chans": w["empty"] * k["Cout"],
                                 "row_iters": k["Cout"] * k["OW"] * (k["OH"] * k["KH"] if k["OH"] > 1 else rows_valid0),
                                 "col_iters": k["Cout"] * w["col_iters"],
-                                "macs_one_word": k["Cout"] * w["taps"] * k["Cin"] if k["Cin"] <= word_bits else 0,
-                                "taps": k["Cout"] * w["taps"],
+                                "macs_one_word": k["Cout"] * w["taps"] * k["Cin"] if 1 < k["Cin"] <= word_bits else 0,
+                                # one input channel: the channel loop is gone, a tap is one MAC
+                                "taps": k["Cout"] * w["taps"] if k["Cin"] > 1 else 0,
+                                "taps_one_channel": k["Cout"] * w["taps"] if k["Cin"] == 1 else 0,
                                 "macs": k["Cout"] * w["taps"] * k["Cin"] if k["Cin"] > word_bits else 0}
         f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"] * k["KW"], "taps": w["taps"],
              "runs": w["runs"], "chans": live * k["Cout"], "empty_chans": w["empty"] * k["Cout"],
