@@ -3,6 +3,9 @@
     python bench/calibrate.py --target cortex-m4 [--popcount S] [--hs-block N] [--word-bits W]
                               [--write] [--models N] [--jobs J] [--small] [--save F | --load F]
     python bench/calibrate.py --target cortex-m4 --all --write      # every kernel variant
+    python bench/calibrate.py --target cortex-m7 --all --missing --write   # those without a table
+    python bench/calibrate.py --target cortex-m4 --all --cache D [--refit] --write
+                                          # keep the measurements in D; --refit: fit on them only
     python bench/calibrate.py --target cortex-m4 --heldout          # the tests' held-out check
 
 Compiles a fixed set of networks for the target (random small BNNs from the property
@@ -443,6 +446,7 @@ def main(argv=None) -> int:
     ap.add_argument("--word-bits", type=int, default=None, help="kernel variant: word width, 32 or 64")
     ap.add_argument("--all", action="store_true", help="every valid kernel variant of the target")
     ap.add_argument("--others", action="store_true", help="with --all: skip the target's own variant")
+    ap.add_argument("--missing", action="store_true", help="with --all: only variants without a table yet")
     ap.add_argument("--small", action="store_true", help="the smaller calibration set")
     ap.add_argument("--models", type=int, default=48, help="random networks in the calibration set")
     ap.add_argument("--odd", type=int, default=24, help="random odd-shaped convolutional networks in the set")
@@ -476,6 +480,11 @@ def main(argv=None) -> int:
         if args.load or args.save:
             ap.error("--all measures every variant: no --load/--save (use --cache DIR)")
         variants = [v for v in kernel_variants(t) if not (args.others and v == own)]
+        if args.missing:
+            from bnncc.targets import kernel_variant_name
+
+            have = stored_tables(t.source)
+            variants = [v for v in variants if kernel_variant_name(*v) not in have]
         if args.refit:   # only what was measured
             from bnncc.targets import kernel_variant_name
 
