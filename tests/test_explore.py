@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from bnncc.cli import main
 from bnncc.errors import BnnccError
 from bnncc.explore import pareto, runner, space
-from bnncc.explore.evaluate import Model, compile_args, evaluate, lowered_graph
+from bnncc.explore.evaluate import Model, compile_args, evaluate, lowered_graph, recheck
 from bnncc.folding import check_fold
 from bnncc.targets import load_target
 from conftest import MODELS
@@ -109,9 +109,39 @@ def test_mcu_space_is_kernel_variants_times_mst_settings():
     assert {i["config"]["target"] for i in items[45:]} == {"stm32f407", "nrf52840", "stm32l4r5"}
 
 
-def test_fpga_configuration_with_mst_or_bad_fold_is_an_error_row(tfc):
-    assert "MST" in evaluate(tfc, {"target": "pynq-z2", "fold": {}, "mst": "force"})["error"]
+def test_fpga_configuration_with_a_bad_fold_is_an_error_row(tfc):
     assert "does not divide" in evaluate(tfc, {"target": "pynq-z2", "fold": {"1": [3, 1]}})["error"]
+    assert "mst" in evaluate(tfc, {"target": "pynq-z2", "fold": {}, "mst": "sometimes"})["error"]
+
+
+# TFC with its two small layers fully unrolled (PE = MH, SIMD = MW), the others folded
+PART_UNROLLED = {"1": [16, 49], "3": [8, 64], "5": [64, 64], "7": [10, 64]}
+
+
+def test_fpga_mst_auto_rows_apply_on_unrolled_layers_only(tfc, shared):
+    """MST auto on an FPGA: the pass keeps plans on the unrolled layers (5 and 7) only;
+    fewer LUTs, the same II, more latency (the chained adders) than the plain twin."""
+    off = evaluate(tfc, {"target": "pynq-z2", "fold": PART_UNROLLED})["metrics"]
+    auto = evaluate(tfc, {"target": "pynq-z2", "fold": PART_UNROLLED, "mst": "auto"})["metrics"]
+    assert off["mst_layers"] == 0 and auto["mst_layers"] == 2
+    assert auto["luts"] < off["luts"] and auto["ii_cycles"] == off["ii_cycles"] and auto["cycles"] > off["cycles"]
+    # the exact path (dataflow simulation of the MST design) agrees within the stated error
+    exact = recheck(shared / MODELS["qonnx_tfc_w1a1"], {"target": "pynq-z2", "fold": PART_UNROLLED, "mst": "auto"})
+    assert runner.agrees("fpga", auto, exact)[0] and abs(auto["luts"] / exact["luts"] - 1) < 0.05
+    # the space: every folding with an unrolled layer is followed by its MST twin, and only those
+    t = load_target("pynq-z2")
+    g = lowered_graph(tfc, t)
+    layers = {str(m.index): (m.mh, m.mw) for m in space.mvau_layers(g)}
+    items = space.build_space({"pynq-z2": g}, [t], 200)
+    assert len(items) == 200
+    twins = [i for i, it in enumerate(items) if it["config"].get("mst") == "auto"]
+    assert twins
+    for i, it in enumerate(items):
+        unrolled = any(tuple(v) == layers[k] for k, v in it["config"]["fold"].items())
+        if it["config"].get("mst") == "auto":
+            assert items[i - 1]["config"] == {k: v for k, v in it["config"].items() if k != "mst"}
+        elif i + 1 < len(items):
+            assert unrolled == (i + 1 in twins), it
 
 
 # --- executors and cache ---------------------------------------------------------------

@@ -16,8 +16,12 @@ reproduce it (``--config``):
   memory), not the kernel or MST choices.  Each variant is estimated with its own ``[estimate.<variant>]`` table
   (bench/calibrate.py --all); a variant without one is reported as not evaluated.
 * FPGA: ``{"target": "pynq-z2", "fold": {"1": [16, 4], ...}}`` (op index -> [PE, SIMD],
-  every MVAU layer named).  MST is not explored on FPGAs: the HLS backend and hw_sim's
-  FPGA model have no MST unit, so there is nothing to estimate.
+  every MVAU layer named), and ``"mst": "auto"`` twins.  On an FPGA the MST unit pays
+  only on a fully unrolled layer (PE = MH, SIMD = MW: weights are constants in logic;
+  hw_sim/fpga/mst.py), so every folding with at least one such layer is followed by its
+  twin with ``mst`` auto, where the pass decides per layer at that folding; ``force``
+  is left out (on a folded layer it builds the constant-weight unit at PE = MH, a study
+  setting whose LUTs only grow).
 
 FPGA foldings come from three sources, deduplicated, in this order (so a small budget
 keeps the structured ones): automatic foldings (``fpga.auto_fold``) for a ladder of
@@ -43,7 +47,8 @@ NOTES = (
     "MCU: MST off/auto/force (unbounded, depth 1, depth 4); an MST layer is estimated as its plain kernel scaled "
     "by the MST pass's predicted cycles after/before (report.json's mst record; that word-level model is not "
     "specific to the popcount strategy)",
-    "FPGA: MST not explored (no MST unit in the HLS backend, no cost model)",
+    "FPGA: each folding with a fully unrolled layer also with MST auto (the unit pays only there; the pass decides "
+    "per layer from hw_sim.fpga.mst's LUT model; the chained adders' latency is added to the critical path)",
 )
 AUTO_FPS_STEPS = 6
 
@@ -165,6 +170,11 @@ def build_space(graphs: dict[str, object], targets: list[Target], budget: int, s
     left = max(0, budget - len(items))
     for i, t in enumerate(fpgas):
         share = left // len(fpgas) + (1 if i < left % len(fpgas) else 0)
+        layers = mvau_layers(graphs[t.name])
+        mine = []
         for fold, origin in fpga_folds(graphs[t.name], t, share, seed):
-            items.append({"config": fold_config(t, fold), "origin": origin})
+            mine.append({"config": fold_config(t, fold), "origin": origin})
+            if any(fold[m.index] == (m.mh, m.mw) for m in layers):
+                mine.append({"config": {**fold_config(t, fold), "mst": "auto"}, "origin": origin + ", MST auto"})
+        items += mine[:share]
     return items[:budget] if budget < len(items) else items
