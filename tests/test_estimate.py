@@ -51,13 +51,16 @@ def heldout_nets():
 
 
 # Held-out networks (bench/calibrate.py heldout_models: 24 random, 6 sized; seeds disjoint
-# from the calibration set).  Measured after the refit (bench/calibrate.py --heldout):
-# cortex-m4 28 of 30 within 15%, worst +29%; cortex-m7 29 of 30, worst +34%; cortex-m0plus
-# 30 of 30, worst -14%.  The misses: a real-input convolution over a one-pixel-wide map
-# (conv_f32, one input channel, one output column), where GCC's code for the shape
-# departs from the linear model by +60% on that layer, and one 11k-cycle
-# micro-benchmark (+19%).  This is what the
-# tests hold it to; the issue's +-15% on every random network is not met yet.
+# from the calibration set).  Measured after the refit on the assembly Harley-Seal kernel
+# and the audited M4 timing model (bench/calibrate.py --heldout): cortex-m4 28 of 30
+# within 15%, worst +27.6%; cortex-m7 29 of 30, worst +33.7%; cortex-m0plus 30 of 30,
+# worst -14%.  The misses: a real-input convolution over a one-pixel-wide map (conv_f32,
+# one input channel, one output column), where GCC's code for the shape departs from the
+# linear model by +54% on that layer, and one 11k-cycle micro-benchmark (+18.7%, a
+# single-output-channel 5x5 convolution).  Layers with one output channel scatter by
+# -50..+200% around the model (GCC drops the channel loop and reschedules); they matter
+# only where they dominate a small network.  This is what the tests hold it to; the
+# issue's +-15% on every random network is not met.
 RANDOM_TOLERANCE = 0.40
 RANDOM_SHARE_WITHIN_15 = 0.85
 
