@@ -145,7 +145,8 @@ def measure(model, inputs, n: int, depth=None, permute: bool = True) -> dict:
                "words_force": fm["words_after"], "depth_force": fm["depth"],
                "auto_applied": am["applied"], "words_auto": am["words_after"],
                "predicted_off": fm["predicted_cycles_before"], "predicted_force": fm["predicted_cycles_after"],
-               "predicted_auto": am["predicted_cycles_after"],
+               "predicted_auto": am["predicted_cycles_after"], "model_error": am.get("cost_model_error"),
+               "model_margin": am.get("cost_model_margin"),
                "cycles_off": L["cycles"], "cycles_force": f["cycles"], "cycles_auto": a["cycles"],
                "force_roots": fm["roots"], "force_children": fm["children"],
                "force_entries": fm["words_after"] - fm["roots"] * (fm["words_before"] // (fm["roots"] + fm["children"]))}
@@ -249,31 +250,226 @@ def train_digits(workdir: Path, quick: bool):
         yield label, out, load_inputs(inp)[0], float(acc.group(1)) if acc else None
 
 
-def calibrate(quick: bool) -> None:
-    """Least squares for the per-layer ISS cycles of synthetic dense layers:
-    off: N row + N R word;  force: layer + roots (row + R word) + children child + entries entry."""
+def net(layers: list[tuple], in_shape: tuple, binarizer: str = "BipolarQuant") -> onnx.ModelProto:
+    """A chain of binary layers for calibration: ``layers`` are ("dense", W [K, N]) or
+    ("conv", W [Cout, Cin, k, k], stride, pad); every layer's input is binarized by
+    ``binarizer``: BipolarQuant (bipolar inputs, a bias of 0.5 between layers: no ties)
+    or Sign (ternary inputs everywhere: bias 0, Sign(0) = 0).  All the MST layers of a
+    build have the same input kind: GCC specialises the shared out-of-line children loop
+    of bnn_dense_mst when every call site passes the same ``ternary`` constant."""
+    nodes, inits = [], []
+    cur = "x"
+    shape = list(in_shape)
+    for i, (kind, w, *geo) in enumerate(layers):
+        b = f"b{i}"
+        if binarizer == "Sign":
+            nodes.append(helper.make_node("Sign", [cur], [b]))
+        else:
+            inits.append(numpy_helper.from_array(np.array(1.0, np.float32), f"s{i}"))
+            nodes.append(helper.make_node("BipolarQuant", [cur, f"s{i}"], [b], domain=QONNX))
+        inits.append(numpy_helper.from_array(w.astype(np.float32), f"w{i}"))
+        last = i == len(layers) - 1
+        out = "y" if last else f"m{i}"
+        if kind == "dense":
+            if i and layers[i - 1][0] == "conv":
+                nodes.append(helper.make_node("Flatten", [b], [f"f{i}"], axis=1))
+                b = f"f{i}"
+            nodes.append(helper.make_node("MatMul", [b, f"w{i}"], [f"p{i}"]))
+            bias = np.full(w.shape[1], 0.5 if binarizer != "Sign" else 0.0, np.float32)
+            shape = [1, w.shape[1]]
+        else:
+            stride, pad = geo
+            k = w.shape[2]
+            nodes.append(helper.make_node("Conv", [b, f"w{i}"], [f"p{i}"], kernel_shape=[k, k], strides=[stride] * 2,
+                                          pads=[pad] * 4))
+            bias = np.full((1, w.shape[0], 1, 1), 0.5 if binarizer != "Sign" else 0.0, np.float32)
+            size = (shape[2] + 2 * pad - k) // stride + 1
+            shape = [1, w.shape[0], size, size]
+        inits.append(numpy_helper.from_array(bias, f"c{i}"))
+        nodes.append(helper.make_node("Add", [f"p{i}", f"c{i}"], [out]))
+        cur = out
+    g = helper.make_graph(nodes, "mst_calibrate", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX, 1)])
+    m.ir_version = 8
+    return m
 
-    rng = np.random.default_rng(1)
-    rows_b, y_b, rows_t, y_t = [], [], [], []
-    shapes = [(64, 16), (256, 32), (784, 64)] if not quick else [(64, 16), (256, 16)]
-    for k, n in shapes:
-        for flip, contiguous in ((0.01, True), (0.03, False), (0.5, False)):
-            for tern in (False, True):
-                w = clustered_rows(rng, n, k, 3, flip, contiguous)
-                r = measure(mlp([w.T, random_rows(rng, 10, n).T], ternary_input=tern), None, 2, permute=False)
-                L = r["layers"][0]
-                words = L["words_before"] // n
-                rows, ys = (rows_t, y_t) if tern else (rows_b, y_b)
-                rows.append([0, n, n * words, 0, 0])
-                ys.append(L["cycles_off"])
-                rows.append([1, L["force_roots"], L["force_roots"] * words, L["force_children"], L["force_entries"]])
-                ys.append(L["cycles_force"])
-    for name, rows, ys in (("bipolar", rows_b, y_b), ("ternary", rows_t, y_t)):
-        A, y = np.array(rows, float), np.array(ys, float)
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        err = np.abs(A @ coef - y) / y
-        print(f"{name}: layer={coef[0]:.1f} row={coef[1]:.1f} word={coef[2]:.2f} child={coef[3]:.1f} "
-              f"entry={coef[4]:.2f}  (max relative error {err.max():.1%} over {len(y)} builds)")
+
+def _rows(rng, n, k, how):
+    """clustered rows (3 centres) of the given flip fraction and kind, or random (how = None)."""
+    if how is None:
+        return random_rows(rng, n, k)
+    flip, contiguous = how
+    return clustered_rows(rng, n, k, 3, flip, contiguous)
+
+
+def calibration_nets(quick: bool):
+    """(label, layers spec, input shape): dense and conv chains with the shapes the
+    models of this bench have (TFC-like and digits MLPs, the digits CNN's padded 3x3
+    layers on 8x8 and 4x4 maps with 1 and 32 input channels) and others (unpadded,
+    stride 2, 5x5, 1x1, two words per pixel); rows clustered (contiguous or scattered
+    flips) or random."""
+    rng = np.random.default_rng(11)
+    dense = [[784, (64, (0.01, True)), (64, (0.03, False)), (48, None)],
+             [256, (256, (0.05, False)), (32, (0.02, True)), (24, (0.01, False))],
+             [512, (128, (0.02, True)), (96, (0.01, False)), (16, (0.05, True))],
+             [128, (64, (0.03, True)), (32, (0.05, False)), (10, None)],      # small last layers (TFC's 64 -> 10)
+             [1024, (32, None), (64, (0.02, False)), (10, (0.1, True))]]
+    for spec in dense[:2] if quick else dense:
+        layers, k = [], spec[0]
+        for n, how in spec[1:]:
+            layers.append(("dense", _rows(rng, n, k, how).T))
+            k = n
+        yield "dense " + "-".join(str(v if isinstance(v, int) else v[0]) for v in spec), layers, (1, spec[0])
+    convs = [  # (in H=W, Cin) then per layer (Cout, k, stride, pad, how)
+        (8, 1, [(32, 3, 1, 1, (0.1, True)), (64, 3, 1, 1, (0.03, False))]),     # the digits CNN, no pooling
+        (4, 32, [(64, 3, 1, 1, (0.02, True)), (32, 3, 1, 1, None)]),
+        (10, 3, [(32, 3, 1, 0, (0.05, False)), (48, 3, 2, 1, (0.02, True))]),
+        (6, 40, [(64, 3, 1, 1, (0.01, True)), (32, 1, 1, 0, (0.03, False))]),
+        (12, 8, [(24, 5, 1, 2, (0.02, False)), (16, 3, 1, 1, (0.5, False))]),
+        (5, 96, [(32, 3, 1, 1, (0.02, True)), (16, 3, 1, 0, (0.05, False))]),   # 9-word runs: Harley-Seal blocks
+        (8, 1, [(16, 3, 1, 1, (0.1, False)), (8, 3, 1, 1, (0.02, True))]),     # few channels: per-pixel costs
+        (7, 16, [(8, 3, 1, 0, None), (12, 2, 1, 0, (0.05, True))]),
+    ]
+    if quick:
+        convs = convs[:2]
+    for hw, cin, spec in convs:
+        layers, c, size = [], cin, hw
+        for cout, k, s, p, how in spec:
+            w = _rows(rng, cout, c * k * k, how).reshape(cout, c, k, k)
+            layers.append(("conv", w, s, p))
+            c, size = cout, (size + 2 * p - k) // s + 1
+        yield f"conv {hw}x{hw}x{cin} " + " ".join(f"{L[1].shape[0]}c{L[1].shape[2]}s{L[2]}p{L[3]}" for L in layers), \
+            layers, (1, cin, hw, hw)
+
+
+CAL_BUILDS = (("off", None), ("force", None), ("force", 1))  # (--mst, --mst-depth)
+FEED_BLOCK = {"builtin": 1, "swar": 1, "usada8": 2, "harley_seal": 8}   # as bench/calibrate.py
+
+
+def calibration_points(target_name: str, quick: bool):
+    """Per build and MST-candidate layer: (set, features, ISS cycles, build key) with the
+    set "dense"/"conv" x "bipolar"/"ternary"; features from mst_reorder.features of the
+    lowered graph (the same code the pass predicts with)."""
+    from bnncc.compiler import lower
+    from bnncc.passes import mst_reorder
+
+    t = load_target(target_name)
+    block = FEED_BLOCK[t.popcount]
+    pts = []
+    for label, layers, shape in calibration_nets(quick):
+        for binz in ("BipolarQuant", "Sign"):
+            model = net(layers, shape, binz)
+            for mode, depth in CAL_BUILDS:
+                opts = {"mst": mode, "mst_depth": depth, "mst_permute": "off"}
+                res = simulate(model, t, inputs=None, n=1, options=opts)
+                if not res["outputs_match"]:
+                    raise SystemExit(f"bench/mst.py: calibration build {label} {mode} is not bit-exact")
+                g = lower(model, t, options=opts).graph
+                cyc = {L["index"]: L["cycles"] for L in res["layers"]}
+                for i, op in enumerate(g.ops):
+                    if op.output not in g.meta.get("mst", {}) and not (mode == "off" and _eligible(op)):
+                        continue
+                    L = mst_reorder._layer(op, g, block)
+                    kind = ("conv" if L.conv else "dense", "ternary" if L.ternary else "bipolar")
+                    pts.append({"set": kind, "f": mst_reorder.features(L, op.mst), "y": cyc[i],
+                                "key": (label, binz, i), "build": f"{mode}/{depth}", "mst": op.mst is not None})
+    return pts, block
+
+
+def _eligible(op) -> bool:
+    from bnncc.ir import ops as O
+
+    return isinstance(op, (O.Dense, O.Conv2d)) and op.acc in ("dot", "xor_popcount") and op.weight.shape[0] > 1
+
+
+def fit(pts: list[dict]) -> dict:
+    """Non-negative least squares on the relative error (rows divided by the ISS cycles),
+    per set; error = worst |predicted / ISS - 1|; margin = worst (ISS after/before -
+    predicted after/before, relative) over the MST builds: the gain the model over-promised."""
+    from scipy.optimize import nnls
+
+    out = {}
+    for kind in ("dense", "conv"):
+        out[kind] = {}
+        for inp in ("bipolar", "ternary"):
+            P = [p for p in pts if p["set"] == (kind, inp)]
+            names = sorted({k for p in P for k, v in p["f"].items() if v})
+            A = np.array([[p["f"].get(k, 0.0) for k in names] for p in P])
+            y = np.array([p["y"] for p in P])
+            coef, _ = nnls(A / y[:, None], np.ones(len(y)))
+            pred = A @ coef
+            for p, q in zip(P, pred):
+                p["pred"] = float(q)
+            off = {p["key"]: p for p in P if not p["mst"]}
+            # relative residual of the after/before ratio: ISS ratio = predicted ratio (1 + r)
+            rel = [((p["y"] / off[p["key"]]["y"]) / (p["pred"] / off[p["key"]]["pred"]) - 1, p) for p in P
+                   if p["mst"] and p["key"] in off]
+            r = max([0.0] + [v for v, _ in rel])
+            margin = r / (1 + r)    # predicted ratio < 1 - margin = 1 / (1 + r)  =>  ISS ratio < 1
+            out[kind][inp] = {"cycles": {k: round(float(c), 4) for k, c in zip(names, coef)},
+                              "error": round(float(np.max(np.abs(pred / y - 1))), 4), "margin": round(margin, 4),
+                              "points": P, "rel": rel}
+    return out
+
+
+MST_BEGIN = "# --- [mst]: generated by bench/mst.py --calibrate --write, do not edit by hand ---"
+
+
+def render_mst_table(table: dict, block: int, note: str) -> str:
+    lines = [MST_BEGIN, f"# {note}", "[mst]", f"block = {block}", f'source = "{table["source"]}"']
+    for kind in ("dense", "conv"):
+        for inp in ("bipolar", "ternary"):
+            s = table[kind][inp]
+            cyc = ", ".join(f"{k} = {v!r}" for k, v in s["cycles"].items())
+            lines += [f"[mst.{kind}.{inp}]", f"error = {s['error']!r}", f"margin = {s['margin']!r}", f"cycles = {{ {cyc} }}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_mst_table(path: Path, text: str) -> None:
+    """Replace (or insert) the [mst] block: it sits before the [estimate] block of
+    bench/calibrate.py, which that script rewrites up to the end of the file."""
+    src = path.read_text(encoding="utf-8")
+    lines = src.split("\n")
+    if MST_BEGIN in lines:
+        a = lines.index(MST_BEGIN)
+        b = next((j for j in range(a + 1, len(lines)) if lines[j].startswith("# --- [")), len(lines))
+        while b > a and lines[b - 1] == "":
+            b -= 1
+        lines[a:b] = text.rstrip("\n").split("\n")
+    else:
+        est = next((j for j, s in enumerate(lines) if s.startswith("# --- [estimate]")), len(lines))
+        lines[est:est] = text.rstrip("\n").split("\n") + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def calibrate(quick: bool, target_name: str = "cortex-m4", write: bool = False, margin_pad: float = 0.02) -> None:
+    """Fit the word-level model of ``target_name`` on its ISS, print every build's
+    residual, and with ``write`` store the table in targets/<target>.toml."""
+    pts, block = calibration_points(target_name, quick)
+    table = fit(pts)
+    for kind in ("dense", "conv"):
+        for inp in ("bipolar", "ternary"):
+            s = table[kind][inp]
+            s["margin"] = round(s["margin"] + margin_pad, 4)
+            print(f"\n{target_name} {kind} {inp}: error {s['error']:.1%} (worst |predicted/ISS - 1| over "
+                  f"{len(s['points'])} layer builds), margin {s['margin']:.1%} (worst over-predicted gain "
+                  f"+ {margin_pad:.0%})")
+            print("  " + ", ".join(f"{k}={v:g}" for k, v in s["cycles"].items()))
+            for p in s["points"]:
+                print(f"  {p['key'][0][:34]:<35}{p['key'][1][:4]:<5}L{p['key'][2]:<3}{p['build']:<10}"
+                      f"ISS {p['y']:>10,.0f} predicted {p['pred']:>10,.0f} ({p['pred'] / p['y'] - 1:+.1%})")
+            for r, p in sorted(s["rel"], key=lambda x: -x[0])[:3]:
+                print(f"  ratio residual {r:+.3f}: {p['key'][0]} {p['key'][1]} L{p['key'][2]} {p['build']}")
+    n = len(pts)
+    src = (f"bench/mst.py --calibrate on the {target_name} ISS ({load_target(target_name).popcount}, "
+           f"{n} layer builds, dense and conv, bipolar and ternary)")
+    table["source"] = src
+    if write:
+        path = REPO / "targets" / f"{target_name}.toml"
+        write_mst_table(path, render_mst_table(table, block, f"{n} layer builds; worst errors: " + ", ".join(
+            f"{k} {i} {table[k][i]['error']:.1%}" for k in ("dense", "conv") for i in ("bipolar", "ternary"))))
+        print(f"\nwrote the [mst] table to {path}")
 
 
 # ---- FPGA (--fpga) ----------------------------------------------------------------------
@@ -383,13 +579,16 @@ def main(argv=None) -> int:
     p.add_argument("--digits-inputs", type=Path, default=None, help=".npz inputs for the --digits models")
     p.add_argument("--depth", type=int, default=None, help="--mst-depth for the force and auto builds")
     p.add_argument("--calibrate", action="store_true", help="fit the cost model instead")
+    p.add_argument("--target", nargs="*", default=["cortex-m4"], help="with --calibrate: the cores to fit [cortex-m4]")
+    p.add_argument("--write", action="store_true", help="with --calibrate: store the [mst] table in targets/<core>.toml")
     p.add_argument("--fpga", action="store_true", help="the FPGA side (pynq-z2, fully unrolled folding) instead")
     p.add_argument("--csim", action="store_true", help="with --fpga: check the forced designs in the HLS C-simulation")
     args = p.parse_args(argv)
     if args.fpga:
         return main_fpga(args)
     if args.calibrate:
-        calibrate(args.quick)
+        for target_name in args.target:
+            calibrate(args.quick, target_name, args.write)
         return 0
     n = 2 if args.quick else 8
     out = {}

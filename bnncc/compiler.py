@@ -31,7 +31,7 @@ def lower(model, target: Target, *, skip: tuple[str, ...] = (), options: dict | 
     imported = g
     stages = [("import", g)]
     options = {"word_bits": target.word_bits, "max_lut_bytes": target.max_lut_bytes, "target_kind": target.kind,
-               "core": target.mcu.get("core"), **(options or {})}
+               "core": target.mcu.get("core"), "mst_costs": target.extra.get("mst"), **(options or {})}
     for pname, fn in IR_PIPELINE:
         if pname in skip:
             continue

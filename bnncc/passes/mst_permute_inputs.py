@@ -190,18 +190,20 @@ def _blocks(op, g: Graph):
 
 def evaluate(op, g: Graph, options: dict, costs):
     """(objective, plan, d_words) of consumer ``op`` under the options' MST mode:
-    predicted cycles with the plan applied only where it pays (as mst_reorder decides),
+    predicted cycles with the plan applied only where it pays (``mst_reorder.pays``:
+    by more than the model's margin),
     or words touched when there is no cost model."""
-    L = mst_reorder._layer(op, g)
+    L = mst_reorder._layer(op, g, mst_reorder._block(costs))
     mode = options.get("mst")
     plan, d_words, _ = mst_reorder.build_plan(L, mode, options.get("mst_depth"), bool(options.get("mst_complement", True)),
                                               costs if mode == "auto" else None)
     kids = plan.parent >= 0
     if costs is None:
         return float(d_words[kids].sum()), plan, d_words, L
-    off = mst_reorder.predicted_cycles(L, None, d_words, costs)
-    with_plan = mst_reorder.predicted_cycles(L, plan, d_words, costs)
-    return (with_plan if mode == "force" else min(off, with_plan)), plan, d_words, L
+    off = mst_reorder.predicted_cycles(L, None, costs)
+    with_plan = mst_reorder.predicted_cycles(L, plan, costs)
+    applied = mode == "force" or mst_reorder.pays(L, plan, costs)
+    return (with_plan if applied else off), plan, d_words, L
 
 
 def _sets(w3: np.ndarray, plans) -> np.ndarray:
@@ -306,7 +308,7 @@ def run(g: Graph, options=None) -> Graph:
     mst = options.get("mst") or "off"
     if mode == "off" or mst == "off" or options.get("target_kind") == "fpga":
         return g
-    costs = mst_reorder.COSTS.get(options.get("core") or "")
+    costs = mst_reorder.cost_model(options)
     if mst == "auto" and costs is None:
         return g
     records = {}

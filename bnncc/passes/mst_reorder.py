@@ -46,8 +46,16 @@ is NP-hard, this is the usual greedy heuristic; unbounded gives the exact MST).
 ``auto`` builds the target's tree: Prim from a virtual root whose edge to each channel
 costs a full row, so channels that have no cheap parent become roots (a forest), with
 edge weights from the target's word-level cycle model (``WordCosts``): on an MCU the
-saving is in 32-bit words touched, not bits.  It keeps the plan only where the
-predicted cycles fall by more than the plan's fixed overhead.  Targets without a
+saving is in 32-bit words touched, not bits.  The model is data: the ``[mst]`` table of
+the core's target file (``targets/cortex-m4.toml`` ...; board files inherit it), fitted
+by ``python bench/mst.py --calibrate --write`` on the core's ISS with one coefficient
+set per layer kind (dense, conv) and input (bipolar, ternary): cycles are linear in
+what the kernels loop over (``features``: rows, runs, Harley-Seal blocks and tail words
+per pixel; per child a fixed cost and its touched words, priced per pixel by where the
+window is: inside the map, or at an edge with the word's tap inside or outside it, as
+``bnn_conv2d_mst`` walks them).  ``auto`` keeps a plan only where
+predicted_after < (1 - margin) * predicted_before, ``margin`` being the table's bound on
+how much the model over-predicted a gain on the calibration builds.  Targets without a
 calibrated model (host, generic C) get no plan in ``auto``.
 
 FPGA targets are bit-level (``fpga_costs``, model in ``hw_sim/fpga/mst.py``): MST pays
@@ -65,7 +73,8 @@ C-simulation; the record and ``bnncc simulate`` count that unit's own LUTs.
 Options: ``mst`` in {off, auto, force} (default off), ``mst_depth`` (None: unbounded),
 ``mst_complement`` (default True).  ``g.meta["mst"]`` gets one record per candidate
 layer (keyed by its output tensor) for report.json: bit-ops, words, predicted cycles
-before/after, depth, roots, complement edges, and whether the plan was applied; on an
+before/after (with the model's stated error and margin), depth, roots, complement
+edges, and whether the plan was applied; on an
 FPGA target also ``fpga``: folding, LUTs, FFs, popcount-tree input bits and latency
 before/after, and why the plan was or was not applied.
 """
@@ -88,38 +97,48 @@ MODES = ("off", "auto", "force")
 
 @dataclass(frozen=True)
 class WordCosts:
-    """Cycles of the word-level kernels (bnn_kernels.h), per output position:
-    a full row costs ``row + word * R`` (R words per row); a child costs
-    ``child + entry * E`` (E touched words); ``layer`` is paid once per layer by the MST
-    kernel.  One set for a bipolar input, one for a ternary input (masked kernels)."""
+    """Cycles of the word-level kernels (bnn_kernels.h) for one layer kind (dense or
+    conv) and input (bipolar or ternary): predicted cycles = sum over the layer's
+    ``features`` f of ``cycles[f] * f`` (fitted by least squares on the target's ISS).
+    ``error``: the worst relative error of the predicted layer cycles over the
+    calibration builds; ``margin``: the most the model over-predicted a plan's gain there
+    (ISS after/before minus predicted after/before); ``auto`` applies a plan only when
+    predicted_after < (1 - margin) * predicted_before."""
 
-    row: float
-    word: float
-    child: float
-    entry: float
-    layer: float
+    cycles: dict
+    error: float
+    margin: float
+    block: int            # the popcount kernel's block of words (Harley-Seal 8, else 1)
     source: str
 
+    def __getitem__(self, f: str) -> float:
+        return float(self.cycles.get(f, 0.0))
 
-# Calibrated on hw_sim's Cortex-M4 ISS with `python bench/mst.py --calibrate` (least squares
-# over synthetic dense layers; see that script for the fit and its residual).
-# Fitted on dense layers (64..784 inputs, 16..64 outputs, clustered and random rows; worst
-# relative error 20% bipolar, 9% ternary); convolutions reuse them (not separately fitted).
-_M4 = "bench/mst.py --calibrate on the cortex-m4 ISS (harley_seal, 32-bit words, dense layers)"
-COSTS = {
-    "cortex-m4": {
-        "bipolar": WordCosts(row=23.1, word=10.78, child=55.2, entry=20.0, layer=153.0, source=_M4),
-        "ternary": WordCosts(row=20.3, word=14.5, child=86.2, entry=32.0, layer=124.0, source=_M4),
-    },
-}
+
+def costs_from_table(table: dict | None) -> dict | None:
+    """A target file's ``[mst]`` table (written by ``bench/mst.py --calibrate --write``) as
+    {"dense" | "conv": {"bipolar" | "ternary": WordCosts}}; None without one."""
+    if not table:
+        return None
+    return {kind: {inp: WordCosts(cycles={k: float(v) for k, v in table[kind][inp]["cycles"].items()},
+                                  error=float(table[kind][inp]["error"]), margin=float(table[kind][inp]["margin"]),
+                                  block=int(table.get("block", 1)), source=str(table.get("source", "")))
+                   for inp in ("bipolar", "ternary")}
+            for kind in ("dense", "conv")}
 
 
 def cost_model(options: dict) -> dict | None:
-    """The word-level cost model of the target in ``options`` (None: none calibrated;
-    FPGA targets are bit-level and decided by ``fpga_costs`` instead)."""
+    """The word-level cost model of the target in ``options``: its ``[mst]`` table, passed
+    by the compiler as ``mst_costs`` (else read from the target file named by ``core``);
+    None: none calibrated.  FPGA targets are bit-level (``fpga_costs``)."""
     if options.get("target_kind") == "fpga":
         return None
-    return COSTS.get(options.get("core") or "")
+    if "mst_costs" in options:
+        return costs_from_table(options["mst_costs"])
+    from ..targets import all_targets
+
+    t = all_targets().get(options.get("core") or "")
+    return costs_from_table(t.extra.get("mst")) if t is not None else None
 
 
 def fpga_costs(options: dict, index: int, op, g: Graph, L: "_Layer", plan: O.MstPlan, d_bits) -> dict:
@@ -170,9 +189,11 @@ class _Layer:
     k: int                # weights per row
     positions: int        # output positions (1 for Dense)
     ternary: bool
+    conv: bool = False
+    geo: dict = dataclasses.field(default_factory=dict, compare=False)  # see _geometry
 
 
-def _layer(op, g: Graph) -> _Layer:
+def _layer(op, g: Graph, block: int = 1) -> _Layer:
     a = g.tensors[op.inputs[0]]
     n = op.weight.shape[0]
     wb = a.word_bits
@@ -184,21 +205,106 @@ def _layer(op, g: Graph) -> _Layer:
         positions = g.tensors[op.output].pixels
     rows = pack(op.weight.reshape((n,) + shape), wb).reshape(n, -1).astype(np.uint64)
     valid = pack(np.ones(shape, np.int8), wb).reshape(-1).astype(np.uint64)
-    return _Layer(rows, valid, int(op.weight[0].size), positions, a.dtype is DType.TERNARY)
+    conv = isinstance(op, O.Conv2d)
+    return _Layer(rows, valid, int(op.weight[0].size), positions, a.dtype is DType.TERNARY, conv,
+                  _geometry(op, g, rows.shape[1], block))
 
 
-def _pair_tables(L: _Layer):
+def _geometry(op, g: Graph, r: int, block: int) -> dict:
+    """What the kernels loop over, summed over the output positions (bnn_conv2d /
+    bnn_conv2d_mst walk each pixel's window as runs of words, bnn_conv_runs; a dense row
+    is one run of R words): ``runs``, their Harley-Seal ``blocks`` (``block`` words) and
+    ``tails`` (words after the last block), the valid input ``words`` of the windows;
+    ``inside`` pixels (window wholly in the map); per row word the number of pixels
+    where an MST entry on it is evaluated with the window inside (``n_in``), at an edge
+    pixel with the word's tap in the map (``n_hit``) or outside it (``n_miss``)."""
+    ternary = g.tensors[op.inputs[0]].dtype is DType.TERNARY
+    if isinstance(op, O.Dense):
+        one = np.ones(r, np.int64)
+        nb = r // block
+        asm = nb >= 2 and block > 1 and not ternary
+        return {"pixels": 1, "inside": 1, "runs": 1, "blocks": 0 if asm else nb, "ablocks": nb if asm else 0,
+                "tails": r % block, "words": r,
+                "n_in": one, "n_hit": 0 * one, "n_miss": 0 * one}
+    h, w, cin = g.tensors[op.inputs[0]].shape
+    _, kh, kw, _ = op.weight.shape
+    wpp = r // (kh * kw)
+    oh, ow = g.tensors[op.output].shape[:2]
+    (sh, sw), (dh, dw), (pt, pl) = op.strides, op.dilations, op.pads[:2]
+    vy = (np.arange(oh)[:, None] * sh - pt + np.arange(kh)[None, :] * dh)
+    vy = (vy >= 0) & (vy < h)                                              # [oh, kh]
+    ix0 = np.arange(ow) * sw - pl
+    vx = ix0[:, None] + np.arange(kw)[None, :] * dw
+    vx = (vx >= 0) & (vx < w)                                              # [ow, kw]
+    in_map = vy[:, None, :, None] & vx[None, :, None, :]                   # [oh, ow, kh, kw]
+    inside = vy.all(axis=1)[:, None] & vx.all(axis=1)[None, :]             # [oh, ow]
+    row_inside = (dw == 1) & (ix0 >= 0) & (ix0 + kw <= w)                  # [ow]
+    runs = np.where(row_inside[None, :], vy.sum(axis=1)[:, None], in_map.sum(axis=(2, 3)))
+    run_len = np.where(row_inside, kw * wpp, wpp)[None, :]
+    taps = in_map.reshape(oh * ow, kh * kw)
+    edge = ~inside.reshape(-1)
+    n_hit = np.repeat(taps[edge].sum(axis=0), wpp).astype(np.int64)
+    n_in = np.full(r, int(inside.sum()), np.int64)
+    nb = run_len // block
+    asm = (nb >= 2) & (block > 1) & (not ternary)
+    return {"pixels": oh * ow, "inside": int(inside.sum()), "runs": int(runs.sum()),
+            "blocks": int((runs * np.where(asm, 0, nb)).sum()), "ablocks": int((runs * np.where(asm, nb, 0)).sum()),
+            "tails": int((runs * (run_len % block)).sum()),
+            "words": int(taps.sum()) * wpp, "n_in": n_in, "n_hit": n_hit, "n_miss": int(edge.sum()) - n_hit}
+
+
+def _block(costs: dict | None) -> int:
+    return 1 if costs is None else costs["dense"]["bipolar"].block
+
+
+def _costs_of(L: _Layer, costs: dict) -> WordCosts:
+    return costs["conv" if L.conv else "dense"]["ternary" if L.ternary else "bipolar"]
+
+
+def features(L: _Layer, plan: O.MstPlan | None) -> dict:
+    """The cost model's features of one layer.  The plain kernel (``plan`` None):
+    ``base`` once, ``pixel`` per output position, ``valid`` words of the windows (a
+    ternary input's nonzero count), and per channel and position a ``row`` with its
+    ``run``s, Harley-Seal ``block``s (``ablock``: in the assembly loop) and ``tail`` words.  The MST kernel: the same for the
+    roots only (computed in full, by the same feeds), ``layer`` once, ``child`` per child
+    and position, and the children's entries, per pixel where evaluated: ``entry``
+    (window inside the map, or a dense layer), ``entry_edge`` / ``entry_skip`` (an edge
+    pixel, the entry's tap inside / outside the map)."""
+    G = L.geo
+    n = L.rows.shape[0]
+    rows = n
+    f = {"base": 1.0, "pixel": G["pixels"], "valid": G["words"]}
+    if plan is not None:
+        kids = np.nonzero(plan.parent >= 0)[0]
+        rows = n - kids.size
+        x = L.rows[kids] ^ L.rows[plan.parent[kids]]
+        x = np.where(plan.comp[kids][:, None], ~x & L.valid, x)
+        touched = (x != 0).astype(np.int64)
+        f.update(layer=1.0, child=kids.size * G["pixels"], entry=(touched @ G["n_in"]).sum(),
+                 entry_edge=(touched @ G["n_hit"]).sum(), entry_skip=(touched @ G["n_miss"]).sum())
+    f.update(row=rows * G["pixels"], block=rows * G["blocks"], ablock=rows * G["ablocks"], tail=rows * G["tails"],
+             run=rows * G["runs"])
+    return {k: float(v) for k, v in f.items()}
+
+
+def _dot(c: WordCosts, f: dict) -> float:
+    return float(sum(c[k] * v for k, v in f.items()))
+
+
+def _pair_tables(L: _Layer, wcost: np.ndarray | None = None):
     """[N, N] tables: bits and touched words of the plain (D = w_i != w_j) and the
-    complement (D = w_i == w_j) difference sets."""
+    complement (D = w_i == w_j) difference sets (with ``wcost``, a cost per row word:
+    the touched words weighted by it)."""
     n = L.rows.shape[0]
     bits = np.empty((n, n), np.int64)
-    words = np.empty((n, n), np.int64)
-    cwords = np.empty((n, n), np.int64)
+    words = np.empty((n, n), np.float64)
+    cwords = np.empty((n, n), np.float64)
+    wc = np.ones(L.rows.shape[1]) if wcost is None else wcost
     for i in range(n):
         x = L.rows ^ L.rows[i]
         bits[i] = np.bitwise_count(x).sum(axis=1)
-        words[i] = (x != 0).sum(axis=1)
-        cwords[i] = ((~x & L.valid) != 0).sum(axis=1)
+        words[i] = (x != 0) @ wc
+        cwords[i] = ((~x & L.valid) != 0) @ wc
     return bits, L.k - bits, words, cwords
 
 
@@ -262,13 +368,19 @@ def build_plan(L: _Layer, mode: str, bound: int | None, complement: bool, costs:
         root_cost[int(np.argmin(np.where(np.isfinite(edge), edge, 0).sum(axis=1)))] = 0.0
         metric = "bits"
     else:
-        costs = costs["ternary" if L.ternary else "bipolar"]
-        c_plain = costs.child + costs.entry * words + bits * 1e-6
-        c_comp = costs.child + costs.entry * cwords + cbits * 1e-6
+        c = _costs_of(L, costs)
+        G = L.geo
+        wcost = c["entry"] * G["n_in"] + c["entry_edge"] * G["n_hit"] + c["entry_skip"] * G["n_miss"]
+        _, _, wwords, wcwords = _pair_tables(L, wcost)
+        if not complement:
+            wcwords = np.full_like(wwords, np.inf)
+        c_plain = c["child"] * G["pixels"] + wwords + bits * 1e-6
+        c_comp = c["child"] * G["pixels"] + wcwords + cbits * 1e-6
         use_comp = c_comp < c_plain
         edge = np.where(use_comp, c_comp, c_plain)
         np.fill_diagonal(edge, np.inf)
-        root_cost = np.full(n, costs.row + costs.word * L.rows.shape[1])
+        root_cost = np.full(n, c["row"] * G["pixels"] + c["block"] * G["blocks"] + c["ablock"] * G["ablocks"]
+                            + c["tail"] * G["tails"] + c["run"] * G["runs"])
         metric = "cycles"
     parent, inserted = prim_bounded(edge, root_cost, bound)
     kids = parent >= 0
@@ -278,21 +390,26 @@ def build_plan(L: _Layer, mode: str, bound: int | None, complement: bool, costs:
     plan = dataclasses.replace(plan, depth=int(mst_depths(plan).max(initial=0)))
     idx = np.nonzero(kids)[0]
     d_words = np.full(n, L.rows.shape[1], np.int64)
+    words, cwords = words.astype(np.int64), np.minimum(cwords, np.iinfo(np.int64).max // 4).astype(np.int64)
     d_bits = np.full(n, L.k, np.int64)
     d_words[idx] = np.where(comp[idx], cwords[parent[idx], idx], words[parent[idx], idx])
     d_bits[idx] = np.where(comp[idx], cbits[parent[idx], idx], bits[parent[idx], idx])
     return plan, d_words, d_bits
 
 
-def predicted_cycles(L: _Layer, plan: O.MstPlan | None, d_words, costs: dict) -> float:
-    """Cycles of the layer's popcount part, per inference, from the word-level model."""
-    costs = costs["ternary" if L.ternary else "bipolar"]
-    n, r = L.rows.shape
-    if plan is None:
-        return L.positions * n * (costs.row + costs.word * r)
-    kids = plan.parent >= 0
-    per_pos = (~kids).sum() * (costs.row + costs.word * r) + kids.sum() * costs.child + costs.entry * d_words[kids].sum()
-    return costs.layer + L.positions * float(per_pos)
+def predicted_cycles(L: _Layer, plan: O.MstPlan | None, costs: dict) -> float:
+    """Cycles of the layer (its kernel call), per inference, from the word-level model:
+    the plain kernel (``plan`` None) or the MST kernel along ``plan``."""
+    return _dot(_costs_of(L, costs), features(L, plan))
+
+
+def pays(L: _Layer, plan: O.MstPlan, costs: dict) -> bool:
+    """auto's rule: the plan has children and its predicted cycles are below the plain
+    kernel's by more than the model's margin (``WordCosts.margin``, from the fit)."""
+    if not (plan.parent >= 0).any():
+        return False
+    before = predicted_cycles(L, None, costs)
+    return predicted_cycles(L, plan, costs) < (1.0 - _costs_of(L, costs).margin) * before
 
 
 def layer_record(L: _Layer, plan, d_words, d_bits, costs, applied: bool, mode: str) -> dict:
@@ -306,9 +423,11 @@ def layer_record(L: _Layer, plan, d_words, d_bits, costs, applied: bool, mode: s
         "predicted_cycles_before": None, "predicted_cycles_after": None,
     }
     if costs is not None:
-        rec["predicted_cycles_before"] = round(predicted_cycles(L, None, d_words, costs), 1)
-        rec["predicted_cycles_after"] = round(predicted_cycles(L, plan, d_words, costs), 1)
-        rec["cost_model"] = costs["bipolar"].source
+        c = _costs_of(L, costs)
+        rec["predicted_cycles_before"] = round(predicted_cycles(L, None, costs), 1)
+        rec["predicted_cycles_after"] = round(predicted_cycles(L, plan, costs), 1)
+        rec["cost_model"] = c.source
+        rec["cost_model_error"], rec["cost_model_margin"] = c.error, c.margin
     if not applied:  # the layer keeps its plain kernel: "after" is "before"; say what was rejected
         keys = ("depth", "roots", "children", "complement_edges", "bit_ops_after", "words_after", "predicted_cycles_after")
         rec["rejected_plan"] = {k: rec[k] for k in keys}
@@ -328,7 +447,7 @@ def run(g: Graph, options=None) -> Graph:
     if bound is not None and int(bound) < 1:
         raise BnnccError("--mst-depth must be at least 1")
     fpga = options.get("target_kind") == "fpga"
-    costs = cost_model(options) if mode == "auto" else COSTS.get(options.get("core") or "")
+    costs = cost_model(options)
     ops, records = [], {}
     for index, op in enumerate(g.ops):
         eligible = isinstance(op, (O.Dense, O.Conv2d)) and op.acc in ("dot", "xor_popcount") and op.weight.shape[0] > 1
@@ -337,7 +456,7 @@ def run(g: Graph, options=None) -> Graph:
             continue
         if op.packed is None:
             raise BnnccError("internal: mst_reorder runs after pack_bits")
-        L = _layer(op, g)
+        L = _layer(op, g, _block(costs))
         plan, d_words, d_bits = build_plan(L, mode, bound, bool(options.get("mst_complement", True)),
                                            costs if mode == "auto" else None)
         fig = fpga_costs(options, index, op, g, L, plan, d_bits) if fpga else None
@@ -346,8 +465,7 @@ def run(g: Graph, options=None) -> Graph:
         elif fpga:
             applied = fig["pays"] and bool((plan.parent >= 0).any())
         else:
-            applied = costs is not None and bool((plan.parent >= 0).any()) and \
-                predicted_cycles(L, plan, d_words, costs) < predicted_cycles(L, None, d_words, costs)
+            applied = costs is not None and pays(L, plan, costs)
         records[op.output] = layer_record(L, plan, d_words, d_bits, costs, applied, mode)
         if fpga:
             records[op.output]["fpga"] = _fpga_record(fig, applied, mode)
