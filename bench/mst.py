@@ -1,6 +1,7 @@
-"""MST channel reordering on the Cortex-M4 ISS: bit-ops and cycles with and without.
+"""MST channel reordering on the Cortex-M ISS: bit-ops and cycles with and without.
 
-    python bench/mst.py [--quick] [--json out.json] [--digits MODEL.onnx ...] [--calibrate]
+    python bench/mst.py [--quick] [--json out.json] [--digits MODEL.onnx ...] [--target CORE]
+    python bench/mst.py --calibrate [--target CORE ...] [--write]
 
 For each model: the pass's per-layer records (bit-ops and 32-bit words touched,
 before/after, with ``--mst force``: the paper's Hamming-weight tree) and hw_sim ISS
@@ -30,8 +31,18 @@ whether auto applies the plan; ``--csim`` also checks the forced design bit-exac
 HLS C-simulation (g++).
 
 ``--calibrate`` fits the word-level cost model of ``bnncc/passes/mst_reorder.py``
-(``WordCosts``) by least squares over synthetic layers and prints the constants and
-the fit's worst relative error.
+(``WordCosts``, one coefficient set per layer kind -- dense, conv -- and input --
+bipolar, ternary) on each ``--target`` core's ISS: chains of dense and conv layers
+(``calibration_nets``: the shapes of the models here, padded and unpadded, few and
+many channels, clustered and random rows), each built off, forced and forced with depth
+1; the features are ``mst_reorder.features`` of the compiled layer (the code the pass
+predicts with) and the fit is non-negative least squares on relative error.  It prints
+the coefficients, every build's residual, the worst relative error and the margin (how
+much the model over-promised a plan's gain, relative, plus 2 points), and ``--write``
+stores them as the ``[mst]`` table of ``targets/<core>.toml``.  Why there: targets are
+data, board files inherit the table from their core file, and ``bnncc.compiler`` hands
+it to the passes as ``mst_costs``; the block sits before bench/calibrate.py's
+``[estimate]`` block, which that script rewrites to the end of the file.
 """
 
 from __future__ import annotations
@@ -123,11 +134,11 @@ BUILDS = (  # key: (--mst, --mst-permute)
 )
 
 
-def measure(model, inputs, n: int, depth=None, permute: bool = True) -> dict:
+def measure(model, inputs, n: int, depth=None, permute: bool = True, target: str = "cortex-m4") -> dict:
     """ISS runs with MST off, force and auto, each without the input-channel permutation
     (``--mst-permute off``) and, with ``permute``, force and auto with it (``auto``);
-    per binary layer: records and cycles."""
-    t = load_target("cortex-m4")
+    per binary layer: records and cycles (on ``target``'s ISS)."""
+    t = load_target(target)
     runs = {}
     for key, (mode, perm) in BUILDS if permute else BUILDS[:3]:
         res = simulate(model, t, inputs=inputs, n=n, options={"mst": mode, "mst_depth": depth, "mst_permute": perm})
@@ -579,7 +590,8 @@ def main(argv=None) -> int:
     p.add_argument("--digits-inputs", type=Path, default=None, help=".npz inputs for the --digits models")
     p.add_argument("--depth", type=int, default=None, help="--mst-depth for the force and auto builds")
     p.add_argument("--calibrate", action="store_true", help="fit the cost model instead")
-    p.add_argument("--target", nargs="*", default=["cortex-m4"], help="with --calibrate: the cores to fit [cortex-m4]")
+    p.add_argument("--target", nargs="*", default=["cortex-m4"],
+                   help="the core to measure on, or with --calibrate the cores to fit [cortex-m4]")
     p.add_argument("--write", action="store_true", help="with --calibrate: store the [mst] table in targets/<core>.toml")
     p.add_argument("--fpga", action="store_true", help="the FPGA side (pynq-z2, fully unrolled folding) instead")
     p.add_argument("--csim", action="store_true", help="with --fpga: check the forced designs in the HLS C-simulation")
@@ -596,21 +608,21 @@ def main(argv=None) -> int:
     for name, rel in (("finn_tfc_w1a1", "models/finn_tfc_w1a1/model.onnx"),
                       ("qonnx_tfc_w1a1", "models/qonnx_tfc_w1a1/TFC_1W1A.onnx")):
         x, _ = load_inputs(sh / "golden" / f"{name}_mnist100.npz")
-        out[name] = measure(str(sh / rel), x[:n], n, args.depth)
+        out[name] = measure(str(sh / rel), x[:n], n, args.depth, target=args.target[0])
         print_model(name, out[name])
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bnncc-mst-bench-") as d:
         for label, path, x, acc in train_digits(Path(d), args.quick):
-            out[label] = measure(str(path), x[:n], n, args.depth)
+            out[label] = measure(str(path), x[:n], n, args.depth, target=args.target[0])
             out[label]["test_accuracy"] = acc
             print_model(f"{label} (test accuracy {acc})", out[label])
     for path in args.digits:
         x = load_inputs(args.digits_inputs)[0][:n] if args.digits_inputs else None
-        out[path.name] = measure(str(path), x, n, args.depth)
+        out[path.name] = measure(str(path), x, n, args.depth, target=args.target[0])
         print_model(path.name, out[path.name])
     for name, model in synthetic_cases(args.quick):
-        out[name] = measure(model, None, n, args.depth)
+        out[name] = measure(model, None, n, args.depth, target=args.target[0])
         print_model(name, out[name])
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")

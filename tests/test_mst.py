@@ -296,13 +296,14 @@ def test_mst_table_is_data_in_the_core_files():
     error and a margin; board files inherit it; auto uses it through the compiler."""
     from bnncc.targets import load_target
 
-    for core in ("cortex-m4",):
+    for core in ("cortex-m4", "cortex-m7", "cortex-m0plus"):
         c = mst_reorder.costs_from_table(load_target(core).extra["mst"])
         for kind in ("dense", "conv"):
             for inp in ("bipolar", "ternary"):
                 w = c[kind][inp]
                 assert 0 < w.error < 0.25 and 0 <= w.margin < 0.3 and w["child"] > 0 and w.source
     assert load_target("stm32f407").extra["mst"] == load_target("cortex-m4").extra["mst"]
+    assert load_target("rp2040").extra["mst"] == load_target("cortex-m0plus").extra["mst"]
     assert mst_reorder.cost_model({"core": "host", "mst_costs": None}) is None
 
 
@@ -694,3 +695,26 @@ def test_permute_auto_on_cortex_m4_measured():
     L = measure(_subset_model(), None, 2)["layers"][1]
     assert L["perm_auto_applied"] and L["predicted_auto_perm"] < 0.85 * L["predicted_auto"]
     assert L["cycles_auto_perm"] < 0.9 * L["cycles_auto"]
+
+
+def test_write_mst_table_replaces_its_block_only(tmp_path):
+    """bench/mst.py --write replaces its own block (before [estimate]), idempotently, and
+    the file still parses to the same [estimate] table."""
+    import tomllib
+    from pathlib import Path
+
+    b = _bench()
+    src = Path(b.REPO) / "targets" / "cortex-m4.toml"
+    f = tmp_path / "cortex-m4.toml"
+    f.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    before = tomllib.loads(f.read_text(encoding="utf-8"))
+    table = {"source": "test", **{k: {i: {"cycles": {"child": 1.5}, "error": 0.1, "margin": 0.05}
+                                      for i in ("bipolar", "ternary")} for k in ("dense", "conv")}}
+    text = b.render_mst_table(table, 8, "a test")
+    b.write_mst_table(f, text)
+    once = f.read_text(encoding="utf-8")
+    b.write_mst_table(f, text)
+    assert f.read_text(encoding="utf-8") == once and once.count(b.MST_BEGIN) == 1
+    after = tomllib.loads(once)
+    assert after["estimate"] == before["estimate"] and after["mst"]["conv"]["ternary"]["cycles"] == {"child": 1.5}
+    assert once.index(b.MST_BEGIN) < once.index("# --- [estimate]")
