@@ -66,9 +66,10 @@ def pass_options(fn):
                            "cycles, force wherever the search finds another order.")(fn)
     fn = click.option("--mst-depth", type=int, default=None,
                       help="MST: longest chain of incremental channels below a full one (default unbounded).")(fn)
-    fn = click.option("--mst", type=click.Choice(["off", "auto", "force"]), default="off", show_default=True,
-                      help="MST channel reordering: auto where the target's cost model predicts a gain; "
-                           "force on every binary layer.")(fn)
+    fn = click.option("--mst", type=click.Choice(["off", "auto", "force"]), default="auto", show_default=True,
+                      help="MST channel reordering: auto where the target's cost model predicts a gain beyond "
+                           "its error margin (MCU cycles; FPGA LUTs on fully unrolled layers; none on targets "
+                           "without a model), force on every binary layer, off.")(fn)
     return fn
 
 
@@ -151,7 +152,7 @@ def compile(model, target, board, out_dir, prefix, force, do_build, fold, fps, m
     from .targets import resolve_target
 
     if config is not None:
-        if (board or fold or mst != "off" or mst_depth is not None or mst_permute != "auto" or target != "host"
+        if (board or fold or mst != "auto" or mst_depth is not None or mst_permute != "auto" or target != "host"
                 or fps is not None or max_luts is not None or popcount or hs_block or word_bits):
             raise BnnccError("--config sets the target, kernel, folding and MST: give none of --target, --board, "
                              "--popcount, --hs-block, --word-bits, --fold, --fps, --max-luts, --mst, --mst-depth, "
@@ -258,7 +259,7 @@ def simulate(model, target, board, inputs_path, n, seed, fold_spec, fps, max_lut
     if use_estimate:
         if inputs_path or out_dir:
             raise BnnccError("--estimate runs nothing: it takes no --inputs and writes no --out folder")
-        res = simulate_estimate(model, t)
+        res = simulate_estimate(model, t, options=_options(mst, mst_depth, mst_permute))
         if as_json:
             click.echo(json.dumps(res, sort_keys=True))
             return

@@ -123,11 +123,14 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
     and the comparison with onnxruntime.  Figures are per inference (mean over inputs).
     With ``out_dir``: also write the library there, with simulation.json and a
     report.html that includes the measured cycles and the verification.
-    With ``options["mst"]`` auto or force, the model also runs without MST (a second ISS
-    run on the same inputs) and ``mst_layers`` compares the two per layer."""
+    With ``options["mst"]`` auto or force, ``mst_layers`` compares each candidate layer
+    with and without MST: where a plan was applied, from a second ISS run without MST on
+    the same inputs (where none was, the program is the same and one run gives both)."""
     res, files = _simulate_once(model, target, inputs, n, seed, golden, options)
     if (options or {}).get("mst", "off") != "off":
-        base, _ = _simulate_once(model, target, inputs, n, seed, golden, {**options, "mst": "off"})
+        applied = any(L["kernel"].get("mst") for L in json.loads(files["report.json"])["layers"])
+        base = (_simulate_once(model, target, inputs, n, seed, golden, {**options, "mst": "off"})[0] if applied
+                else res)
         res["mst_layers"] = mst_comparison(res, base)
         res["total_cycles_without_mst"] = base["total_cycles"]
         res["outputs_match"] = res["outputs_match"] and base["outputs_match"]
@@ -205,15 +208,15 @@ def _estimate(report: dict, target: Target):
     from hw_sim.cortexm.estimate import estimate
 
     calibrated = target.variant in (target.extra.get("estimate") or {})
-    if not calibrated or any(L["kernel"].get("mst") for L in report["layers"]):
-        return None  # (no cycle model for MST layers)
+    if not calibrated:
+        return None
     try:
-        return estimate(report, estimate_table(target))
+        return estimate(report, estimate_table(target))  # MST layers: hw_sim.cortexm.estimate.mst_scaled
     except (KeyError, ValueError) as exc:
         raise BnnccError(f"the analytic estimate failed: {exc}", where=target.name) from None
 
 
-def simulate_estimate(model, target: Target) -> dict:
+def simulate_estimate(model, target: Target, options: dict | None = None) -> dict:
     """``simulate --estimate``: hw_sim's analytic estimate from the compiled library's
     report.json alone (no cross compiler, no simulator): cycles per layer, latency,
     energy, estimated flash/RAM.  Outputs are not run, so not compared."""
@@ -222,7 +225,7 @@ def simulate_estimate(model, target: Target) -> dict:
     if target.kind != "mcu":
         raise BnnccError(f"--estimate needs an MCU target (this one is '{target.kind}')", where=target.name)
     estimate_table(target)
-    _, files = compile_model(model, target)
+    _, files = compile_model(model, target, options=options)
     report = json.loads(files["report.json"])
     est = _estimate(report, target)
     m = target.mcu

@@ -718,3 +718,36 @@ def test_write_mst_table_replaces_its_block_only(tmp_path):
     after = tomllib.loads(once)
     assert after["estimate"] == before["estimate"] and after["mst"]["conv"]["ternary"]["cycles"] == {"child": 1.5}
     assert once.index(b.MST_BEGIN) < once.index("# --- [estimate]")
+
+
+def test_auto_is_the_cli_default_and_estimated(tmp_path):
+    """`bnncc simulate` without --mst applies MST where the M4 model predicts a gain (a
+    clustered dense layer), stays bit-exact, prints the before/after table, and the
+    analytic estimate (`--estimate`, also without --mst) scales the MST layer by the
+    pass's prediction and lands within 15% of the ISS."""
+    import json
+    import subprocess
+    import sys
+
+    import onnx
+
+    model = tmp_path / "clustered.onnx"
+    onnx.save(_model_check_case("dense_clustered"), model)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "bnncc.cli", "simulate", str(model), "-t", "cortex-m4",
+                               "-n", "2", *args], capture_output=True, text=True)
+
+    iss = cli("--json")
+    assert iss.returncode == 0, iss.stderr
+    res = json.loads(iss.stdout)
+    assert res["outputs_match"] and res["mst_layers"][0]["applied"]
+    assert res["total_cycles"] < 0.9 * res["total_cycles_without_mst"]
+    est = cli("--estimate", "--json")
+    assert est.returncode == 0, est.stderr
+    e = json.loads(est.stdout)
+    assert [L["variant"] for L in e["layers"] if L["variant"].endswith("+mst")] == ["dense+mst"]
+    assert abs(e["total_cycles"] / res["total_cycles"] - 1) <= 0.15, (e["total_cycles"], res["total_cycles"])
+    off = json.loads(cli("--json", "--mst", "off").stdout)
+    assert "mst_layers" not in off and off["total_cycles"] == res["total_cycles_without_mst"]
+    assert "MST per layer" in cli().stdout

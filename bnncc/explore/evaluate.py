@@ -171,18 +171,12 @@ def _mcu_estimate(model: Model, t: Target, config: dict) -> dict:
     options = mst_options(config)
     table = estimate_table(t)
     report = _mcu_report(model, t, options)
-    plain = [{**L, "kernel": {k: v for k, v in L["kernel"].items() if k != "mst"}} for L in report["layers"]]
     try:
-        est = estimate({**report, "layers": plain}, table)
+        est = estimate(report, table)   # an MST layer: its plain kernel scaled by the pass's prediction
     except (KeyError, ValueError) as exc:
         raise BnnccError(f"the analytic estimate failed: {exc}", where=t.name) from None
     cycles = est.total_cycles
-    applied = 0
-    for L, e in zip(report["layers"], est.layers):
-        rec = L.get("mst") or {}
-        if rec.get("applied") and rec.get("predicted_cycles_before"):
-            applied += 1
-            cycles += e["cycles"] * (rec["predicted_cycles_after"] / rec["predicted_cycles_before"] - 1)
+    applied = sum(1 for L in report["layers"] if L["kernel"].get("mst"))
     m = t.mcu
     return {
         "kind": "mcu", "cycles": cycles, "latency_ms": 1e3 * cycles / m["clock_hz"],

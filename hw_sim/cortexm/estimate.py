@@ -215,6 +215,24 @@ def pick_table(tables: dict, report: dict) -> dict:
     return tables[name]
 
 
+def mst_scaled(layer: dict) -> tuple[dict, float | None]:
+    """(kernel record, scale) of a report.json layer.  A layer evaluated along an MST plan
+    has no cycle model of its own here: it is estimated as its plain kernel scaled by the
+    MST pass's own prediction, predicted_cycles_after / predicted_cycles_before of its
+    ``mst`` record (the word-level model of the target file's ``[mst]`` table, fitted by
+    bench/mst.py).  Flash counts the plan's bytes (in const_bytes) but not the MST
+    kernel's code."""
+    kernel = layer["kernel"]
+    if not kernel.get("mst"):
+        return kernel, None
+    rec = layer.get("mst") or {}
+    before, after = rec.get("predicted_cycles_before"), rec.get("predicted_cycles_after")
+    if not before or after is None:
+        raise ValueError(f"no cycle model for {kernel['kind']} layers evaluated along an MST plan without "
+                         "the MST pass's prediction (a target without an [mst] cost table)")
+    return {k: v for k, v in kernel.items() if k != "mst"}, after / before
+
+
 def estimate(report: dict, table: dict) -> Estimate:
     """Estimate cycles, flash and RAM of the library in ``report`` (report.json as a
     dict) with one variant table of a target's ``[estimate]`` block, or with the whole
@@ -225,11 +243,12 @@ def estimate(report: dict, table: dict) -> Estimate:
     cycles, code = table["cycles"], table["code_bytes"]
     layers, flash = [], float(table["memory"]["flash_base"])
     for L in report["layers"]:
-        variant, f = features(L["kernel"], block, int(report["word_bits"]))
+        kernel, scale = mst_scaled(L)
+        variant, f = features(kernel, block, int(report["word_bits"]))
         if variant not in cycles:
             raise KeyError(f"the target's [estimate] has no model for {variant} layers (recalibrate)")
-        layers.append({"index": L["index"], "op": L["op"], "variant": variant,
-                       "cycles": max(0.0, _dot(cycles[variant], f, variant))})
+        layers.append({"index": L["index"], "op": L["op"], "variant": variant + ("+mst" if scale is not None else ""),
+                       "cycles": max(0.0, _dot(cycles[variant], f, variant)) * (1.0 if scale is None else scale)})
         flash += code.get(variant, 0.0)
     total = sum(L["cycles"] for L in layers) + _dot(cycles["run"], run_features(report), "run")
     totals = report["totals"]
