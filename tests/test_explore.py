@@ -135,13 +135,16 @@ def test_fpga_mst_auto_rows_apply_on_unrolled_layers_only(tfc, shared):
     items = space.build_space({"pynq-z2": g}, [t], 200)
     assert len(items) == 200
     twins = [i for i, it in enumerate(items) if it["config"].get("mst") == "auto"]
-    assert twins
+    assert twins and {items[i]["config"].get("mst_depth") for i in twins} == {None, 2}
     for i, it in enumerate(items):
         unrolled = any(tuple(v) == layers[k] for k, v in it["config"]["fold"].items())
-        if it["config"].get("mst") == "auto":
-            assert items[i - 1]["config"] == {k: v for k, v in it["config"].items() if k != "mst"}
+        if it["config"].get("mst") == "auto":   # after its plain folding (and the unbounded twin)
+            base = items[i - 1 if it["config"].get("mst_depth") is None else i - 2]["config"]
+            assert base == {k: v for k, v in it["config"].items() if k not in ("mst", "mst_depth")}
         elif i + 1 < len(items):
             assert unrolled == (i + 1 in twins), it
+    depth2 = evaluate(tfc, {"target": "pynq-z2", "fold": PART_UNROLLED, "mst": "auto", "mst_depth": 2})["metrics"]
+    assert depth2["cycles"] <= auto["cycles"] and depth2["luts"] >= auto["luts"]   # the bound's trade
 
 
 # --- executors and cache ---------------------------------------------------------------

@@ -19,7 +19,9 @@ reproduce it (``--config``):
   every MVAU layer named), and ``"mst": "auto"`` twins.  On an FPGA the MST unit pays
   only on a fully unrolled layer (PE = MH, SIMD = MW: weights are constants in logic;
   hw_sim/fpga/mst.py), so every folding with at least one such layer is followed by its
-  twin with ``mst`` auto, where the pass decides per layer at that folding; ``force``
+  twins with ``mst`` auto, unbounded and with depth bound 2 (``FPGA_MST``: the bound
+  trades LUTs for the chained adders' latency), where the pass decides per layer at
+  that folding; ``force``
   is left out (on a folded layer it builds the constant-weight unit at PE = MH, a study
   setting whose LUTs only grow).
 
@@ -41,13 +43,14 @@ from ..folding import Folding, mvau_layers
 from ..targets import Target, all_targets
 
 MCU_MST = (("off", None), ("auto", None), ("force", None), ("force", 1), ("force", 4))
+FPGA_MST = (("auto", None), ("auto", 2))   # twins of a folding with a fully unrolled layer
 NOTES = (
     "MCU: every kernel variant (popcount strategy x Harley-Seal block x word width) with its own calibrated "
     "[estimate.<variant>] table; non-default variants are calibrated on a smaller set (see the target files)",
     "MCU: MST off/auto/force (unbounded, depth 1, depth 4); an MST layer is estimated as its plain kernel scaled "
     "by the MST pass's predicted cycles after/before (report.json's mst record; that word-level model is not "
     "specific to the popcount strategy)",
-    "FPGA: each folding with a fully unrolled layer also with MST auto (the unit pays only there; the pass decides "
+    "FPGA: each folding with a fully unrolled layer also with MST auto, unbounded and depth 2 (the unit pays only there; the pass decides "
     "per layer from hw_sim.fpga.mst's LUT model; the chained adders' latency is added to the critical path)",
 )
 AUTO_FPS_STEPS = 6
@@ -175,6 +178,8 @@ def build_space(graphs: dict[str, object], targets: list[Target], budget: int, s
         for fold, origin in fpga_folds(graphs[t.name], t, share, seed):
             mine.append({"config": fold_config(t, fold), "origin": origin})
             if any(fold[m.index] == (m.mh, m.mw) for m in layers):
-                mine.append({"config": {**fold_config(t, fold), "mst": "auto"}, "origin": origin + ", MST auto"})
+                for mst, depth in FPGA_MST:
+                    cfg = {**fold_config(t, fold), "mst": mst, **({"mst_depth": depth} if depth else {})}
+                    mine.append({"config": cfg, "origin": origin + f", MST {mst}" + (f" depth {depth}" if depth else "")})
         items += mine[:share]
     return items[:budget] if budget < len(items) else items
