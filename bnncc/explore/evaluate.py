@@ -203,13 +203,21 @@ def _fpga_estimate(model: Model, t: Target, config: dict) -> dict:
     from hw_sim.fpga.cycles import MstMvau
 
     from ..compiler import lower
+    from ..folding import mvau_layers
 
     options, fold = mst_options(config), _fold(config)
     if options["mst"] == "off":
         g = lowered_graph(model, t)
-    else:   # the MST pass decides per layer at this folding (fpga_costs): one lowering per folding
-        key = ("graph", model.sha256, t.name, options["mst"], options["mst_depth"], tuple(sorted(fold.items())))
-        g = _memo(key, lambda: lower(model.proto(), t, options={**options, "fold": fold}).graph)
+    else:
+        # The MST pass decides per layer from the folding (fpga_costs), but only through
+        # which layers are fully unrolled (PE = MH, SIMD = MW): the plans are the same for
+        # every folding with the same unrolled set, so one lowering serves them all (the
+        # records' folded-layer figures are those of PE = SIMD = 1; the estimate below
+        # takes the stages' folding from ``fold``).
+        unrolled = {m.index: (m.mh, m.mw) for m in mvau_layers(lowered_graph(model, t))
+                    if fold.get(m.index) == (m.mh, m.mw)}
+        key = ("graph", model.sha256, t.name, options["mst"], options["mst_depth"], tuple(sorted(unrolled)))
+        g = _memo(key, lambda: lower(model.proto(), t, options={**options, "fold": unrolled}).graph)
     est = estimate(g, t, fold)
     f = t.fpga
     clock = float(f["clock_hz"])
