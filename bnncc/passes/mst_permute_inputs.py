@@ -44,8 +44,8 @@ the Hamming weights |D_j| and hence the paper's tree do not depend on it.
 
 The objective (stated, deterministic): for L's current plan (``mst_reorder.build_plan``
 with the options' mode, depth bound and complement setting), the predicted cycles of
-the word-level model ``mst_reorder.predicted_cycles`` (``WordCosts``: a child costs
-child + entry * words touched), or, for ``--mst force`` on a target without a
+the word-level model ``mst_reorder.predicted_cycles`` (``WordCosts``, the target
+file's ``[mst]`` table: a child costs a fixed part plus its touched words), or, for ``--mst force`` on a target without a
 calibrated model, the words touched.  The search: the difference sets of the tree's
 edges, one set of channels per (child, tap or pixel), form a hypergraph; channels go
 to words (blocks of word_bits positions, the last block as large as C leaves it) to
@@ -59,9 +59,11 @@ objective.
 
 Options: ``mst_permute`` in {off, auto, force} (default auto; nothing happens when
 ``mst`` is off or the target is an FPGA, where the popcount is bit-level and order is
-irrelevant).  ``auto`` applies pi when the predicted cycles of permutation + MST are
-below both MST without permutation and no MST (with ``--mst force``: below the forced
-tree without permutation).  ``force`` applies the best order found whenever it is not
+irrelevant).  ``auto`` applies pi when the objective with it is below the objective
+without it, each taken with the MST plan only where that plan pays (``mst_reorder.pays``:
+below the plain kernel by more than the model's margin), so a permuted layer always
+carries a plan that clears the margin (with ``--mst force``: below the forced tree
+without permutation).  ``force`` applies the best order found whenever it is not
 the identity (for tests and measurements).  With ``--mst auto`` and no calibrated
 model nothing is permuted.  ``g.meta["mst_permute"]`` gets one record per candidate
 layer L (keyed by its output); ``mst_reorder`` copies it into that layer's MST record
