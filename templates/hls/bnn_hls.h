@@ -136,6 +136,48 @@ struct line_rows {
     static const int R = (KH - 1) * DH + 1;
 };
 
+/* How a line buffer stores a transfer: as read, or re-encoded from EB_IN- to EB_OUT-bit
+ * elements (a sliding window whose zero padding makes a bipolar input ternary). */
+struct as_read {
+    template <class T>
+    static inline T apply(const T &v) { return v; }
+};
+template <int C, int EB_IN, int EB_OUT>
+struct widen {
+    static inline ap_uint<C * EB_OUT> apply(const ap_uint<C * EB_IN> &px)
+    {
+        ap_uint<C * EB_OUT> w = 0;
+        for (int c = 0; c < C; ++c)
+            set_elem<EB_OUT>(w, c, get_elem<EB_IN>(px, c));
+        return w;
+    }
+};
+
+/* Read input rows (N transfers each) into the line buffer up to row ``last`` (the
+ * invariant above); ``next_row`` is the first row not read yet. */
+template <int IH, int R, int N, class CONV, class IN, class ROW>
+inline void fill_rows(hls::stream<IN> &in, ROW rows[R][N], int &next_row, int last)
+{
+read_rows:
+    while (next_row <= last && next_row < IH) {
+        for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+            rows[next_row % R][i] = CONV::apply(in.read());
+        }
+        ++next_row;
+    }
+}
+
+/* Read and drop the rows below every window, so that a frame consumes IH * N transfers. */
+template <int IH, int N, class IN>
+inline void drain_rows(hls::stream<IN> &in, int next_row)
+{
+drain:
+    for (; next_row < IH; ++next_row)
+        for (int i = 0; i < N; ++i)
+            in.read();
+}
+
 /* ---- sliding window (FINN ConvolutionInputGenerator): binary pixels in, for every
  * output pixel the KH x KW window in (ky, kx) order, each tap C elements as C / SIMD
  * words of SIMD elements.  Taps in the zero padding are 0 (EB_OUT = 2 then). */
@@ -148,19 +190,7 @@ void sliding_window(hls::stream<ap_uint<C * EB_IN> > &in, hls::stream<ap_uint<SI
     int next_row = 0;
 output_rows:
     for (int oy = 0; oy < OH; ++oy) {
-        const int last = oy * SH - PT + (KH - 1) * DH;
-    read_rows:
-        while (next_row <= last && next_row < IH) {
-            for (int x = 0; x < IW; ++x) {
-#pragma HLS PIPELINE II=1
-                const ap_uint<C * EB_IN> px = in.read();
-                ap_uint<C * EB_OUT> w = 0;
-                for (int c = 0; c < C; ++c)
-                    set_elem<EB_OUT>(w, c, get_elem<EB_IN>(px, c));
-                rows[next_row % R][x] = w;
-            }
-            ++next_row;
-        }
+        fill_rows<IH, R, IW, widen<C, EB_IN, EB_OUT> >(in, rows, next_row, oy * SH - PT + (KH - 1) * DH);
     windows:
         for (int ox = 0; ox < OW; ++ox) {
             for (int ky = 0; ky < KH; ++ky) {
@@ -176,10 +206,7 @@ output_rows:
             }
         }
     }
-drain:
-    for (; next_row < IH; ++next_row)
-        for (int x = 0; x < IW; ++x)
-            in.read();
+    drain_rows<IH, IW>(in, next_row);
 }
 
 /* the same for a float32 feature map (channel-last, one element per transfer); a padded
@@ -193,15 +220,7 @@ void sliding_window_float(hls::stream<float> &in, hls::stream<float> &out)
     int next_row = 0;
 output_rows:
     for (int oy = 0; oy < OH; ++oy) {
-        const int last = oy * SH - PT + (KH - 1) * DH;
-    read_rows:
-        while (next_row <= last && next_row < IH) {
-            for (int i = 0; i < IW * C; ++i) {
-#pragma HLS PIPELINE II=1
-                rows[next_row % R][i] = in.read();
-            }
-            ++next_row;
-        }
+        fill_rows<IH, R, IW * C, as_read>(in, rows, next_row, oy * SH - PT + (KH - 1) * DH);
     windows:
         for (int ox = 0; ox < OW; ++ox) {
             for (int ky = 0; ky < KH; ++ky) {
@@ -216,10 +235,7 @@ output_rows:
             }
         }
     }
-drain:
-    for (; next_row < IH; ++next_row)
-        for (int i = 0; i < IW * C; ++i)
-            in.read();
+    drain_rows<IH, IW * C>(in, next_row);
 }
 
 /* ---- XNOR/XOR-popcount of one SIMD-wide column chunk against one weight chunk.
@@ -491,15 +507,7 @@ void pool_bits(hls::stream<ap_uint<C * EB> > &in, hls::stream<ap_uint<C * EB> > 
     int next_row = 0;
 output_rows:
     for (int oy = 0; oy < OH; ++oy) {
-        const int last = oy * SH - PT + (KH - 1) * DH;
-    read_rows:
-        while (next_row <= last && next_row < IH) {
-            for (int x = 0; x < IW; ++x) {
-#pragma HLS PIPELINE II=1
-                rows[next_row % R][x] = in.read();
-            }
-            ++next_row;
-        }
+        fill_rows<IH, R, IW, as_read>(in, rows, next_row, oy * SH - PT + (KH - 1) * DH);
     windows:
         for (int ox = 0; ox < OW; ++ox) {
             ap_uint<C * EB> word = 0;
@@ -519,10 +527,7 @@ output_rows:
             out.write(word);
         }
     }
-drain:
-    for (; next_row < IH; ++next_row)
-        for (int x = 0; x < IW; ++x)
-            in.read();
+    drain_rows<IH, IW>(in, next_row);
 }
 
 /* ---- Unpack: binary pixels -> float {-level, 0, +level} in ONNX order (i = c * P + p) */
