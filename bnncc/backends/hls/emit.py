@@ -102,6 +102,12 @@ def _nchw_to_hwc(P: int, C: int) -> np.ndarray:
     return (np.arange(C)[None, :] * P + np.arange(P)[:, None]).reshape(-1)
 
 
+def _hwc_to_nchw(P: int, C: int) -> np.ndarray:
+    """src[i] for ONNX element i = c * P + p: the channel-last index p * C + c (the
+    float tail's and Unpack's order when they emit NCHW)."""
+    return (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)
+
+
 def _uniform(a) -> bool:
     a = np.asarray(a).reshape(-1)
     return a.size > 0 and bool((a == a[0]).all())
@@ -362,7 +368,7 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
             if cur["kind"] != "acc_int":
                 raise BnnccError(f"internal: AffineOut '{op.name}' without an int32 accumulator input")
             P, C = a.pixels, a.channels
-            if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
+            if not np.array_equal(op.src, _hwc_to_nchw(P, C)):
                 raise BnnccError(f"AffineOut '{op.name}': the HLS backend emits the float tail in NCHW order only "
                                  "(a transposed output is not supported)")
             o = out_stream("float", P * C)
@@ -388,7 +394,7 @@ def build_context(g: Graph, target: Target, prefix: str, fold: Folding | None = 
             if cur["kind"] != "bits":
                 raise BnnccError(f"internal: Unpack '{op.name}' without a binary input")
             P, C = a.pixels, a.channels
-            if not np.array_equal(op.src, (np.arange(P)[None, :] * C + np.arange(C)[:, None]).reshape(-1)):
+            if not np.array_equal(op.src, _hwc_to_nchw(P, C)):
                 raise BnnccError(f"Unpack '{op.name}': the HLS backend emits binary outputs in NCHW order only "
                                  "(a transposed output is not supported)")
             o = out_stream("float", P * C)
