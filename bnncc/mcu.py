@@ -128,7 +128,7 @@ def simulate(model, target: Target, inputs=None, n: int = 16, seed: int = 0, gol
     the same inputs (where none was, the program is the same and one run gives both)."""
     res, files = _simulate_once(model, target, inputs, n, seed, golden, options)
     if (options or {}).get("mst", "off") != "off":
-        applied = any(L["kernel"].get("mst") for L in json.loads(files["report.json"])["layers"])
+        applied = any((L.get("mst") or {}).get("applied") for L in res["layers"])
         base = (_simulate_once(model, target, inputs, n, seed, golden, {**options, "mst": "off"})[0] if applied
                 else res)
         res["mst_layers"] = mst_comparison(res, base)
