@@ -10,7 +10,9 @@
 
 Compiles a fixed set of networks for the target (random small BNNs from the property
 tests' generator, covering every layer kind, ternary and real-valued inputs, padding,
-strides and pooling, plus larger MLPs and CNNs sized like deployed models), builds the
+strides and pooling; random networks of deployable shape (``deployable_spec``); larger
+MLPs and CNNs sized like deployed models; micro-benchmarks of single convolutions,
+binary and real-input), builds the
 firmware, runs it in hw_sim's instruction-set simulator and records each layer
 function's cycles with the layer's ``kernel`` record from report.json.  Per variant
 (hw_sim.cortexm.estimate.features) a non-negative least-squares fit gives the cycle
@@ -21,9 +23,10 @@ it), one table per C kernel variant (``harley_seal-b8-w32``, ``swar-w64``, ...: 
 strategy, Harley-Seal block, word width; ``bnncc.targets.kernel_variants``), keeping
 the other variants' tables.  ``--all`` calibrates every valid variant of the core:
 the target's own on the full set, the others on the smaller ``--small`` set (the
-sized networks without their bipolar copies, half the grid, 16 random networks) to
-keep the run short.  ``--heldout`` measures the estimator's test networks
-(tests/test_estimate.py: other seeds) and prints the per-network error.
+sized networks without their bipolar copies, half the grids, 16 deployable and 36
+edge-case random networks) to keep the run short.  ``--heldout`` measures the
+estimator's test networks (tests/test_estimate.py: other seeds) and prints the
+per-network error.
 
 The calibration set uses seeds disjoint from the estimator's tests, which check it on
 other random networks and on the shared models.
@@ -144,10 +147,11 @@ def sized_models(seed: int = 7, small: bool = False) -> list[tuple[str, object, 
     ]
     out = [(name, *sized_bnn(rng, spec, shape, real)) for name, spec, shape, real in specs]
     if small:
-        return out + grid_models(rng, n_conv=18, n_mlp=7) + real_conv_models()
+        return (out + grid_models(rng, n_conv=18, n_mlp=7) + real_conv_models() + real_conv_grid(rng, 12)
+                + deployable_models(16, 100_000))
     out += [(name + "_bipolar", *sized_bnn(rng, spec, shape, real, "BipolarQuant"))
             for name, spec, shape, real in specs if not real]
-    return out + grid_models(rng) + real_conv_models()
+    return out + grid_models(rng) + real_conv_models() + real_conv_grid(rng, 30) + deployable_models(48, 100_000)
 
 
 def real_conv_models(seed: int = 11) -> list[tuple[str, object, np.ndarray]]:
@@ -163,6 +167,22 @@ def real_conv_models(seed: int = 11) -> list[tuple[str, object, np.ndarray]]:
              ("real1col", [("conv", 16, 3, 1, 1), ("dense", 10)], [1, 1, 10, 1]),
              ("real6col", [("conv", 12, 3, 2, 1), ("dense", 10)], [1, 6, 9, 1])]
     return [(name, *sized_bnn(rng, spec, shape, True)) for name, spec, shape in specs]
+
+
+def real_conv_grid(rng: np.random.Generator, n: int) -> list[tuple[str, object, np.ndarray]]:
+    """Micro-benchmarks of the real-input convolution alone: input channels (1, 2, a
+    loop within one weight word, beyond it), kernels, strides, padding (inside and edge
+    pixels) and output channels drawn independently."""
+    out = []
+    for i in range(n):
+        k = int(rng.choice([1, 2, 3, 3, 5]))
+        hw = int(rng.integers(k + 1, 15))
+        s = int(rng.choice([1, 1, 2]))
+        spec = [("conv", int(rng.choice([1, 4, 16, 32, 64])), k, s, int(rng.integers(0, k // 2 + 2)) if k > 1 else 0),
+                ("dense", int(rng.integers(2, 12)))]
+        cin = int(rng.choice([1, 1, 2, 2, 3, 4, 8, 16, 32, 33, 48]))
+        out.append((f"real_grid{i}", *sized_bnn(rng, spec, [1, cin, hw, hw], True, str(rng.choice(["Sign", "BipolarQuant"])))))
+    return out
 
 
 def grid_models(rng: np.random.Generator, n_conv: int = 36, n_mlp: int = 14) -> list:
@@ -188,6 +208,50 @@ def grid_models(rng: np.random.Generator, n_conv: int = 36, n_mlp: int = 14) -> 
         real = len(spec) > 1 and rng.random() < 0.15  # a real-input layer alone has no binary part
         out.append((f"grid_mlp{i}", *sized_bnn(rng, spec, [1, int(rng.integers(1, 2500))], bool(real),
                                                 str(rng.choice(["Sign", "BipolarQuant"])))))
+    return out
+
+
+def deployable_spec(rng: np.random.Generator) -> tuple[list[tuple], list[int], bool, str]:
+    """One random network of the shapes BNNs are deployed with (the estimator's main
+    population): a conv stack over a map at least as large as its kernels, with
+    optional 2x2 pooling, then dense layers; or an MLP.  Widths, kernels, strides,
+    padding, input kind and binarizer are drawn independently."""
+    binarizer = str(rng.choice(["Sign", "BipolarQuant"]))
+    real = bool(rng.random() < 0.3)
+    if rng.random() < 0.6:
+        cin = int(rng.choice([1, 2, 3, 4, 8, 16, 32, 64]))
+        hw = int(rng.integers(6, 21))
+        spec, size = [], hw
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.choice([1, 3, 3, 5]))
+            if k > size:
+                break
+            s = int(rng.choice([1, 1, 2])) if size >= 2 * k else 1
+            p = int(rng.choice([0, k // 2]))
+            spec.append(("conv", int(rng.choice([8, 16, 24, 32, 48, 64, 96, 128])), k, s, p))
+            size = (size + 2 * p - k) // s + 1
+            if size >= 4 and rng.random() < 0.3:
+                spec.append(("pool", 2))
+                size //= 2
+        if not spec:
+            spec.append(("conv", 16, 1, 1, 0))
+        shape = [1, cin, hw, hw]
+    else:
+        spec, shape = [], [1, int(rng.integers(16, 1025))]
+    spec += [("dense", int(rng.integers(16, 513))) for _ in range(int(rng.integers(0, 3)))]
+    spec.append(("dense", int(rng.integers(2, 33))))
+    real = real and len(spec) > 1  # a real-input layer alone has no binary part
+    return spec, shape, real, binarizer
+
+
+def deployable_models(n: int, seed0: int) -> list[tuple[str, object, np.ndarray]]:
+    """``n`` networks of ``deployable_spec``, seeds seed0, seed0 + 1, ..."""
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng(seed0 + i)
+        spec, shape, real, binarizer = deployable_spec(rng)
+        model, x = sized_bnn(rng, spec, shape, real, binarizer)
+        out.append((f"deployable{seed0 + i}", model, x[:2]))
     return out
 
 
@@ -307,10 +371,14 @@ def _random_heldout(count: int, seed0: int):
 
 def heldout_models() -> list[tuple[str, object, np.ndarray]]:
     """The estimator's held-out networks (tests/test_estimate.py), seeds disjoint from the
-    calibration set: 24 random networks and 6 sized micro-benchmarks."""
+    calibration set: 40 random networks of deployable shape (``deployable_spec``), 6
+    sized micro-benchmarks and 60 networks of the property tests' generator
+    (``random_bnn``: edge cases such as one-pixel maps, windows mostly in the padding,
+    one-channel layers and networks of a few hundred cycles)."""
     sized = grid_models(np.random.default_rng(930_000), n_conv=4, n_mlp=2)
-    return (list(_random_heldout(12, 910_000)) + list(_random_heldout(12, 920_000))
-            + [(d, m, x[:2]) for d, m, x in sized])
+    return (deployable_models(40, 960_000) + [(d, m, x[:2]) for d, m, x in sized]
+            + list(_random_heldout(12, 910_000)) + list(_random_heldout(12, 920_000))
+            + list(_random_heldout(18, 940_000)) + list(_random_heldout(18, 950_000)))
 
 
 def run_jobs(nets, target_name: str, variant, jobs: int) -> list[dict]:
@@ -383,18 +451,17 @@ def calibrate_variant(t, variant: tuple, args, small: bool) -> tuple[str, dict]:
     if load and Path(load).exists() and not (args.cache and not args.refit):
         with open(load, "rb") as fh:
             results = pickle.load(fh)
-        n_random = sum(r["name"].startswith(("random", "oddconv")) for r in results)
-        small = len(results) < 100
+        small = not any(r["name"].endswith("_bipolar") for r in results)
     else:
-        n_odd = 8 if small else args.odd
-        n_random = (16 if small else args.models) + n_odd
-        nets = sized_models(small=small) + random_models(n_random - n_odd) + odd_conv_models(n_odd)
+        n_odd = 12 if small else args.odd
+        nets = sized_models(small=small) + random_models(24 if small else args.models) + odd_conv_models(n_odd)
         results = run_jobs(nets, t.name, variant, args.jobs)
         save = args.save or (args.cache and Path(args.cache, f"{t.name}-{name}.pkl"))
         if save:
             Path(save).parent.mkdir(parents=True, exist_ok=True)
             with open(save, "wb") as fh:
                 pickle.dump(results, fh)
+    n_random = sum(r["name"].startswith(("random", "oddconv", "deployable")) for r in results)
     bad = [r["name"] for r in results if not r["bit_exact"]]
     if bad:
         raise SystemExit(f"{name}: not bit-exact (calibration aborted): {bad}")
@@ -448,8 +515,8 @@ def main(argv=None) -> int:
     ap.add_argument("--others", action="store_true", help="with --all: skip the target's own variant")
     ap.add_argument("--missing", action="store_true", help="with --all: only variants without a table yet")
     ap.add_argument("--small", action="store_true", help="the smaller calibration set")
-    ap.add_argument("--models", type=int, default=48, help="random networks in the calibration set")
-    ap.add_argument("--odd", type=int, default=24, help="random odd-shaped convolutional networks in the set")
+    ap.add_argument("--models", type=int, default=96, help="random networks in the calibration set")
+    ap.add_argument("--odd", type=int, default=48, help="random odd-shaped convolutional networks in the set")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--save", default=None, help="pickle the measurements into this file")
     ap.add_argument("--load", default=None, help="fit on measurements saved with --save (no ISS runs)")

@@ -16,7 +16,7 @@ import pytest
 
 from bnncc import api, mcu
 from bnncc.targets import load_target
-from hw_sim.cortexm.estimate import _conv_walk, estimate
+from hw_sim.cortexm.estimate import _conv_f32_walk, _conv_walk, estimate
 
 from conftest import GOLDEN, MODELS
 
@@ -50,46 +50,48 @@ def heldout_nets():
     return heldout_models()
 
 
-# Held-out networks (bench/calibrate.py heldout_models: 24 random, 6 sized; seeds disjoint
-# from the calibration set).  Measured after the refit on the assembly Harley-Seal kernel
-# and the audited M4 timing model (bench/calibrate.py --heldout): cortex-m4 28 of 30
-# within 15%, worst +27.6%; cortex-m7 29 of 30, worst +33.7%; cortex-m0plus 30 of 30,
-# worst -14%.  The misses: a real-input convolution over a one-pixel-wide map (conv_f32,
-# one input channel, one output column), where GCC's code for the shape departs from the
-# linear model by +54% on that layer, and one 11k-cycle micro-benchmark (+18.7%, a
-# single-output-channel 5x5 convolution).  Layers with one output channel scatter by
-# -50..+200% around the model (GCC drops the channel loop and reschedules); they matter
-# only where they dominate a small network.  This is what the tests hold it to; the
-# issue's +-15% on every random network is not met.
-RANDOM_TOLERANCE = 0.40
-RANDOM_SHARE_WITHIN_15 = 0.85
+# Held-out networks (bench/calibrate.py heldout_models; seeds disjoint from the
+# calibration set), in two populations:
+# - networks of deployable shape (conv stacks over maps at least as large as their
+#   kernels, MLPs) and sized micro-benchmarks: every one within +-15% of the ISS;
+# - the property tests' edge-case generator (random_bnn: one-pixel maps, windows mostly in
+#   the padding, single-channel layers, networks of a few hundred cycles), where GCC folds
+#   whole loops the linear model counts: most within 15%, none wildly off.
+# Measured figures: hw_sim/cortexm/README.md ("Analytic estimator").
+EDGE_TOLERANCE = 0.40
+EDGE_SHARE_WITHIN_15 = 0.90
 
 
-def _errors(nets):
+def _errors(nets, target="cortex-m4"):
     out = []
     for desc, model, x in nets:
-        iss, est = _iss_and_estimate(model, "cortex-m4", x)
+        iss, est = _iss_and_estimate(model, target, x)
         out.append((desc, est.total_cycles / iss - 1))
     return out
 
 
 def _check(errs):
-    worst = max(errs, key=lambda e: abs(e[1]))
-    assert abs(worst[1]) <= RANDOM_TOLERANCE, worst
-    share = sum(abs(e) <= TOLERANCE for _, e in errs) / len(errs)
-    assert share >= RANDOM_SHARE_WITHIN_15, (share, errs)
-    print("estimate vs ISS on held-out networks:", [f"{e:+.1%}" for _, e in errs])
+    edge = [(d, e) for d, e in errs if d.startswith("random_bnn")]
+    deployable = [(d, e) for d, e in errs if not d.startswith("random_bnn")]
+    print("estimate vs ISS on held-out networks:", [f"{d[:18]} {e:+.1%}" for d, e in errs])
+    assert all(abs(e) <= TOLERANCE for _, e in deployable), [(d, e) for d, e in deployable if abs(e) > TOLERANCE]
+    if edge:
+        worst = max(edge, key=lambda e: abs(e[1]))
+        assert abs(worst[1]) <= EDGE_TOLERANCE, worst
+        share = sum(abs(e) <= TOLERANCE for _, e in edge) / len(edge)
+        assert share >= EDGE_SHARE_WITHIN_15, (share, edge)
 
 
 @pytest.mark.slow
-def test_estimate_on_every_held_out_network():
-    _check(_errors(heldout_nets()))
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7", "cortex-m0plus"])
+def test_estimate_on_every_held_out_network(target):
+    _check(_errors(heldout_nets(), target))
 
 
 def test_estimate_on_held_out_networks_fast():
-    """A third of the held-out set (the fast suite's variant of the test above)."""
+    """A sixth of the held-out set (the fast suite's variant of the test above)."""
     nets = heldout_nets()
-    _check(_errors(nets[:4] + nets[12:16] + nets[24:26]))
+    _check(_errors(nets[:8] + nets[40:42] + nets[46:50] + nets[58:62]))
 
 
 def test_conv_walk_counts_the_kernels_runs():
@@ -120,7 +122,41 @@ def test_conv_walk_counts_the_kernels_runs():
                         if inside:
                             break
         w = _conv_walk(k, 8, 32)
-        assert w["runs"] == runs and w["blocks"] * 8 + w["tail"] == words, k
+        assert w["runs"] == runs and w["blocks"] * 8 + w["tail"] + w["tail_tap"] == words, k
+
+
+def test_conv_f32_walk_counts_the_kernels_taps():
+    """_conv_f32_walk's paths, rows, taps and skips equal a direct transcription of
+    bnn_conv2d_f32 (templates/c/bnn_kernels.h), padding and dilation included."""
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        k = {"H": int(rng.integers(1, 9)), "W": int(rng.integers(1, 9)), "KH": int(rng.integers(1, 5)),
+             "KW": int(rng.integers(1, 5)), "SH": int(rng.integers(1, 3)), "SW": int(rng.integers(1, 3)),
+             "PT": int(rng.integers(0, 4)), "PL": int(rng.integers(0, 4)), "DH": int(rng.integers(1, 3)),
+             "DW": int(rng.integers(1, 3))}
+        k["OH"] = max(1, (k["H"] + 2 * k["PT"] - k["DH"] * (k["KH"] - 1) - 1) // k["SH"] + 1)
+        k["OW"] = max(1, (k["W"] + 2 * k["PL"] - k["DW"] * (k["KW"] - 1) - 1) // k["SW"] + 1)
+        want = dict.fromkeys(("inside", "edge", "rows_inside", "rows_edge", "taps_inside", "taps_edge",
+                              "row_skips", "col_skips"), 0)
+        def span(first, dil, n, size):  # the kernel's two while loops along one axis
+            lo, hi = 0, n
+            while lo < hi and first + lo * dil < 0:
+                lo += 1
+            while hi > lo and first + (hi - 1) * dil >= size:
+                hi -= 1
+            return lo, hi
+
+        for oy in range(k["OH"]):
+            ky0, ky1 = span(oy * k["SH"] - k["PT"], k["DH"], k["KH"], k["H"])
+            want["row_skips"] += k["KH"] - (ky1 - ky0)
+            for ox in range(k["OW"]):
+                kx0, kx1 = span(ox * k["SW"] - k["PL"], k["DW"], k["KW"], k["W"])
+                want["col_skips"] += k["KW"] - (kx1 - kx0)
+                part = "inside" if (ky0, ky1, kx0, kx1) == (0, k["KH"], 0, k["KW"]) else "edge"
+                want[part] += 1
+                want["rows_" + part] += (ky1 - ky0) if kx1 > kx0 else 0
+                want["taps_" + part] += (ky1 - ky0) * (kx1 - kx0)
+        assert _conv_f32_walk(k) == want, k
 
 
 def test_simulate_estimate_needs_no_compiler(shared, tmp_path):

@@ -19,13 +19,12 @@ exactly.  Data-dependent costs (argmax updates) enter with their mean.
 Every layer function is specialised on its shapes, so GCC folds what the shape makes
 constant; the features follow it where that changes the count: an output position
 whose window lies wholly in the padding costs nothing when a single output row or
-column makes that visible ("folded"), little otherwise ("empty_chans"); a real-input
-convolution tests each kernel column's bounds at run time unless the map has one output
-column; its multiply-accumulates cost differently when an input pixel fits one word
-(the weight word is loaded once per tap) and with a single input channel (no channel
-loop: a tap is one MAC); the float steps split an element's index by the pixel count
-unless it is 1.  Real-input convolutions over one-pixel-wide maps are still where the
-model is least accurate (up to +60% on such a layer; tests/test_estimate.py).
+column makes that visible ("folded"), little otherwise ("empty_chans").  A real-input
+convolution (``bnn_conv2d_f32``) walks KH rows of KW taps with constant bounds where the
+window lies inside the map and the rectangle of valid taps elsewhere; its channel loop
+is one MAC for Cin = 1, unrolled for Cin = 2 (GCC 12 at -O2), a loop over one weight word
+up to the word width and a word load per MAC beyond, each its own feature.  The float steps
+split an element's index by the pixel count unless it is 1.
 
 The coefficients are calibrated per target and per C kernel variant (popcount strategy,
 Harley-Seal block, word width: report.json's ``kernel_variant``) by least squares
@@ -53,12 +52,21 @@ def _axis_taps(o: int, stride: int, pad: int, dil: int, k: int, size: int) -> li
     return [first + j * dil for j in range(k) if 0 <= first + j * dil < size]
 
 
+def _all_inside(k: dict) -> bool:
+    """Every window of the layer lies inside the map (no padding reached, dilation 1 along
+    x): GCC's value ranges prove bnn_conv2d's inside test true, and on bipolar inputs the
+    run list it would build for edge pixels is dead code."""
+    return (k["DW"] == 1 and k["PT"] == 0 and k["PL"] == 0
+            and (k["OH"] - 1) * k["SH"] + (k["KH"] - 1) * k["DH"] < k["H"]
+            and (k["OW"] - 1) * k["SW"] + k["KW"] <= k["W"])
+
+
 def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
     """Counts of bnn_conv_q's popcount feeds, blocks and tail words summed over the
     output positions (per output channel), and the valid taps."""
     wpp = -(-k["Cin"] // word_bits)
     rows_valid = [len(_axis_taps(oy, k["SH"], k["PT"], k["DH"], k["KH"], k["H"])) for oy in range(k["OH"])]
-    feeds = blocks = tail = taps = runs = edge_runs = empty = folded = col_iters = 0
+    feeds = blocks = tail = tail_tap = taps = runs = edge_runs = empty = folded = col_tests = 0
     inside_rows = sum(1 for oy in range(k["OH"]) if oy * k["SH"] - k["PT"] >= 0
                       and oy * k["SH"] - k["PT"] + (k["KH"] - 1) * k["DH"] < k["H"])
     for ox in range(k["OW"]):
@@ -74,12 +82,14 @@ def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
         for rv in rows_valid:
             feeds += rv * per_row[0]
             blocks += rv * per_row[1]
-            tail += rv * per_row[2]
+            if inside:
+                tail += rv * per_row[2]
+            else:  # one feed of wpp words per tap: another constant-length loop
+                tail_tap += rv * per_row[2]
             taps += rv * cols
             runs += rv * per_row[0]
-        # kx iterations that test a tap: all KW, unless the map has one output column
-        # (then every test is a constant GCC folds and only the valid taps remain)
-        col_iters += sum(rows_valid) * (k["KW"] if k["OW"] > 1 else cols)
+            # bnn_conv_runs's kx iterations: the first ends an inside row
+            col_tests += rv * (1 if inside else k["KW"])
         # windows wholly in the padding; "folded" when a single output row or column
         # makes their emptiness a constant GCC sees (then the channel loop is gone)
         for rv in rows_valid:
@@ -92,8 +102,27 @@ def _conv_walk(k: dict, block: int, word_bits: int) -> dict:
             edge_runs += sum(rows_valid) * per_row[0]
         else:
             edge_runs += (sum(rows_valid) - inside_rows * k["KH"]) * per_row[0]
-    return {"feeds": feeds, "blocks": blocks, "tail": tail, "taps": taps, "runs": runs, "edge_runs": edge_runs,
-            "wpp": wpp, "empty": empty, "folded": folded, "col_iters": col_iters}
+    return {"feeds": feeds, "blocks": blocks, "tail": tail, "tail_tap": tail_tap, "taps": taps, "runs": runs,
+            "edge_runs": edge_runs, "wpp": wpp, "empty": empty, "folded": folded, "col_tests": col_tests}
+
+
+def _conv_f32_walk(k: dict) -> dict:
+    """Counts of bnn_conv2d_f32's work: per pixel, its window's valid taps form a
+    rectangle found by skipping the rows and columns outside the map; windows wholly
+    inside the map take the loop with constant bounds ("inside"), the others the loop with
+    the rectangle's bounds ("edge"); valid rows and taps per output channel on each."""
+    rows_valid = [len(_axis_taps(oy, k["SH"], k["PT"], k["DH"], k["KH"], k["H"])) for oy in range(k["OH"])]
+    cols_valid = [len(_axis_taps(ox, k["SW"], k["PL"], k["DW"], k["KW"], k["W"])) for ox in range(k["OW"])]
+    out = dict.fromkeys(("inside", "edge", "rows_inside", "rows_edge", "taps_inside", "taps_edge"), 0)
+    for rv in rows_valid:
+        for cv in cols_valid:
+            part = "inside" if rv == k["KH"] and cv == k["KW"] else "edge"
+            out[part] += 1
+            out["rows_" + part] += rv if cv else 0
+            out["taps_" + part] += rv * cv
+    out["row_skips"] = sum(k["KH"] - rv for rv in rows_valid)
+    out["col_skips"] = k["OH"] * sum(k["KW"] - cv for cv in cols_valid)
+    return out
 
 
 def _pool_taps(k: dict) -> int:
@@ -105,9 +134,10 @@ def _pool_taps(k: dict) -> int:
 def _step_features(elems: int, k: dict) -> dict:
     """bnn_apply_steps is unrolled into straight float code per layer; VDIV is slow.
     With more than one pixel, each element's ONNX index is split into (channel, pixel)
-    by a division by the constant P (a multiply-high; nothing when P = 1)."""
+    by a division by the constant P (a multiply-high; nothing when P = 1, and nothing
+    when C = 1: the index is below P, and GCC's value ranges fold the division)."""
     return {"one": 1, "elems": elems, "step_elems": elems * k["steps"], "div_elems": elems * k["div_steps"],
-            "pixel_elems": elems if k["P"] > 1 else 0}
+            "pixel_elems": elems if k["P"] > 1 and k["C"] > 1 else 0}
 
 
 def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, float]]:
@@ -116,7 +146,10 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
     if k.get("mst"):
         raise ValueError(f"no cycle model for {kind} layers evaluated along an MST plan")
     if kind == "Dense" and k["real"]:
-        return "dense_f32", {"one": 1, "rows": k["N"], "macs": k["N"] * k["K"]}
+        # a row of at most one word keeps its weight word in a register
+        one_word = k["K"] <= word_bits
+        return "dense_f32", {"one": 1, "rows": k["N"], "macs_one_word": k["N"] * k["K"] if one_word else 0,
+                             "macs": 0 if one_word else k["N"] * k["K"]}
     if kind == "Dense":
         b, t = _split(k["n_words"], block)
         f = {"one": 1, "rows": k["N"], "blocks": k["N"] * b, "tail": k["N"] * t}
@@ -130,24 +163,37 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
         # (constant, empty) run lists away when the shape makes that visible
         live = pixels - w["empty"] - w["folded"]
         if k["real"]:
-            rows_valid0 = len(_axis_taps(0, k["SH"], k["PT"], k["DH"], k["KH"], k["H"]))
-            return "conv_f32", {"one": 1, "pixels": pixels, "chans": live * k["Cout"],
-                                "empty_chans": w["empty"] * k["Cout"],
-                                "row_iters": k["Cout"] * k["OW"] * (k["OH"] * k["KH"] if k["OH"] > 1 else rows_valid0),
-                                "col_iters": k["Cout"] * w["col_iters"],
-                                "macs_one_word": k["Cout"] * w["taps"] * k["Cin"] if 1 < k["Cin"] <= word_bits else 0,
-                                # one input channel: the channel loop is gone, a tap is one MAC
-                                "taps": k["Cout"] * w["taps"] if k["Cin"] > 1 else 0,
-                                "taps_one_channel": k["Cout"] * w["taps"] if k["Cin"] == 1 else 0,
-                                "macs": k["Cout"] * w["taps"] * k["Cin"] if k["Cin"] > word_bits else 0}
-        f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"] * k["KW"], "taps": w["taps"],
+            r = _conv_f32_walk(k)
+            c, cin = k["Cout"], k["Cin"]
+            taps = r["taps_inside"] + r["taps_edge"]
+            # the channel loop: one MAC without a loop for Cin = 1 (its cost is the
+            # tap's), unrolled for Cin = 2 (GCC 12 -O2), a loop over one weight word up
+            # to the word width, a word load per MAC beyond
+            f = {"one": 1, "out_rows": k["OH"], "row_skips": r["row_skips"], "pixels": pixels,
+                 "col_skips": r["col_skips"], "chans_inside": c * r["inside"], "chans_edge": c * r["edge"],
+                 "rows_inside": c * r["rows_inside"], "rows_edge": c * r["rows_edge"],
+                 "taps_inside": c * r["taps_inside"] if cin > 1 else 0,
+                 "taps_edge": c * r["taps_edge"] if cin > 1 else 0,
+                 "taps_inside_one_channel": c * r["taps_inside"] if cin == 1 else 0,
+                 "taps_edge_one_channel": c * r["taps_edge"] if cin == 1 else 0,
+                 "macs_two": c * taps * cin if cin == 2 else 0,
+                 "macs_one_word": c * taps * cin if 2 < cin <= word_bits else 0,
+                 "macs": c * taps * cin if cin > word_bits else 0}
+            # a 1x1 kernel has no tap loops: GCC compiles a tap to straight code
+            return "conv_f32" + ("_1x1" if k["KH"] * k["KW"] == 1 else ""), f
+        f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"], "col_tests": w["col_tests"], "taps": w["taps"],
              "runs": w["runs"], "chans": live * k["Cout"], "empty_chans": w["empty"] * k["Cout"],
              "feeds": k["Cout"] * w["feeds"], "blocks": k["Cout"] * w["blocks"], "tail": k["Cout"] * w["tail"],
-             "edge_feeds": k["Cout"] * w["edge_runs"]}
+             "tail_tap": k["Cout"] * w["tail_tap"], "edge_feeds": k["Cout"] * w["edge_runs"]}
+        if _all_inside(k) and not tern:  # (ternary: the list still counts the valid inputs)
+            f.update(window=0, col_tests=0, taps=0, runs=0)
         if tern:
             f["valid_words"] = w["taps"] * w["wpp"]
         # a 1x1 kernel is at most one run per pixel: GCC compiles it to straight code
         pointwise = "_1x1" if k["KH"] * k["KW"] == 1 else ""
+        if k["Cout"] == 1 and not pointwise:
+            # one output channel: no channel loop, its per-channel overheads differ
+            f = {("one_out_" + n if n in ("chans", "edge_feeds") else n): v for n, v in f.items()}
         return ("conv_ternary" if tern else "conv") + pointwise, f
     if kind in ("Threshold", "BinarizeInput"):
         elems = k["P"] * k["C"]
@@ -156,8 +202,12 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
         name = "threshold" + ("_f32" if k["real"] else "") if kind == "Threshold" else "binarize"
         full = k["P"] * (k["C"] // word_bits) * word_bits
         # bits of whole words (a fixed 32-/64-bit inner loop GCC unrolls) and of a pixel's
-        # last partial word (a shorter loop) cost differently per element
-        return name, {"one": 1, "pixels": k["P"], "full_elems": full, "tail_elems": elems - full,
+        # last partial word (a shorter loop) cost differently per element; a 2-bit loop is
+        # unrolled too (GCC 12 -O2, read off the disassembly) where its body is small: one
+        # rule for all bits, and for a threshold no nonzero plane
+        two = k["C"] == 2 and not k["per_element"] and not (kind == "Threshold" and tern)
+        return name, {"one": 1, "pixels": k["P"], "full_elems": full, "tail_elems": 0 if two else elems - full,
+                      "two_elems": elems if two else 0,
                       "elems_ternary": elems * tern, "words": words, "elems_per_element": elems * k["per_element"]}
     if kind == "FloatSteps":
         elems = k["P"] * k["C"]

@@ -595,33 +595,46 @@ typedef struct {
 } bnn_conv_shape;
 
 /* real-input convolution: float32 channel-last input, sign bits per tap along Cin,
- * summed over ky, kx, ci in that order; padded taps are skipped */
+ * summed over ky, kx, ci in that order; padded taps are skipped.  The taps of a window
+ * that lie in the map form a rectangle (rows ky0..ky1-1, columns kx0..kx1-1), found
+ * once per pixel, so the output channels loop over valid taps only; a window wholly
+ * inside the map takes the same loop with the layer's constant bounds. */
+#define BNN_CONV_F32_WINDOW(KY0, KY1, KX0, KX1)                                                  \
+    for (co = 0; co < s->Cout; ++co) {                                                            \
+        const bnn_word_t *wc = w + co * s->KH * s->KW * wpp;                                      \
+        float sum = 0.0f;                                                                         \
+        for (ky = (KY0); ky < (KY1); ++ky) {                                                      \
+            const float *a = in + ((iy0 + ky * s->DH) * s->W + ix0 + (KX0) * s->DW) * s->Cin;     \
+            const bnn_word_t *b = wc + (ky * s->KW + (KX0)) * wpp;                                \
+            for (kx = (KX0); kx < (KX1); ++kx, a += tap_in, b += wpp)                             \
+                for (ci = 0; ci < s->Cin; ++ci) sum += bnn_get_bit(b, 0, 0, ci) ? a[ci] : -a[ci]; \
+        }                                                                                         \
+        acc[(oy * s->OW + ox) * s->Cout + co] = sum;                                              \
+    }
+
 BNN_LAYER_KERNEL void bnn_conv2d_f32(const float *in, const bnn_word_t *w, const bnn_conv_shape *s, float *acc)
 {
-    const int32_t wpp = BNN_WORDS(s->Cin);
+    const int32_t wpp = BNN_WORDS(s->Cin), tap_in = s->DW * s->Cin;
     int32_t oy, ox, co, ky, kx, ci;
     for (oy = 0; oy < s->OH; ++oy) {
+        const int32_t iy0 = oy * s->SH - s->PT;
+        int32_t ky0 = 0, ky1 = s->KH;
+        while (ky0 < ky1 && iy0 + ky0 * s->DH < 0) ++ky0;
+        while (ky1 > ky0 && iy0 + (ky1 - 1) * s->DH >= s->H) --ky1;
         for (ox = 0; ox < s->OW; ++ox) {
-            for (co = 0; co < s->Cout; ++co) {
-                float sum = 0.0f;
-                for (ky = 0; ky < s->KH; ++ky) {
-                    const int32_t iy = oy * s->SH - s->PT + ky * s->DH;
-                    if (iy < 0 || iy >= s->H) continue;
-                    for (kx = 0; kx < s->KW; ++kx) {
-                        const int32_t ix = ox * s->SW - s->PL + kx * s->DW;
-                        const float *a;
-                        const bnn_word_t *b;
-                        if (ix < 0 || ix >= s->W) continue;
-                        a = in + (iy * s->W + ix) * s->Cin;
-                        b = w + ((co * s->KH + ky) * s->KW + kx) * wpp;
-                        for (ci = 0; ci < s->Cin; ++ci) sum += bnn_get_bit(b, 0, 0, ci) ? a[ci] : -a[ci];
-                    }
-                }
-                acc[(oy * s->OW + ox) * s->Cout + co] = sum;
+            const int32_t ix0 = ox * s->SW - s->PL;
+            int32_t kx0 = 0, kx1 = s->KW;
+            while (kx0 < kx1 && ix0 + kx0 * s->DW < 0) ++kx0;
+            while (kx1 > kx0 && ix0 + (kx1 - 1) * s->DW >= s->W) --kx1;
+            if (ky0 == 0 && ky1 == s->KH && kx0 == 0 && kx1 == s->KW) {
+                BNN_CONV_F32_WINDOW(0, s->KH, 0, s->KW)
+            } else {
+                BNN_CONV_F32_WINDOW(ky0, ky1, kx0, kx1)
             }
         }
     }
 }
+#undef BNN_CONV_F32_WINDOW
 
 /* A pixel's receptive field as runs of words: (input word offset, weight word offset,
  * words).  A kernel row whose KW taps all lie inside the map (dilation 1) is KW * wpp
