@@ -125,6 +125,16 @@ def test_conv_walk_counts_the_kernels_runs():
         assert w["runs"] == runs and w["blocks"] * 8 + w["tail"] + w["tail_tap"] == words, k
 
 
+def _span(first, dil, n, size):
+    """bnn_conv2d_f32's two while loops along one axis: the valid taps lo..hi-1."""
+    lo, hi = 0, n
+    while lo < hi and first + lo * dil < 0:
+        lo += 1
+    while hi > lo and first + (hi - 1) * dil >= size:
+        hi -= 1
+    return lo, hi
+
+
 def test_conv_f32_walk_counts_the_kernels_taps():
     """_conv_f32_walk's paths, rows, taps and skips equal a direct transcription of
     bnn_conv2d_f32 (templates/c/bnn_kernels.h), padding and dilation included."""
@@ -138,19 +148,11 @@ def test_conv_f32_walk_counts_the_kernels_taps():
         k["OW"] = max(1, (k["W"] + 2 * k["PL"] - k["DW"] * (k["KW"] - 1) - 1) // k["SW"] + 1)
         want = dict.fromkeys(("inside", "edge", "rows_inside", "rows_edge", "taps_inside", "taps_edge",
                               "row_skips", "col_skips"), 0)
-        def span(first, dil, n, size):  # the kernel's two while loops along one axis
-            lo, hi = 0, n
-            while lo < hi and first + lo * dil < 0:
-                lo += 1
-            while hi > lo and first + (hi - 1) * dil >= size:
-                hi -= 1
-            return lo, hi
-
         for oy in range(k["OH"]):
-            ky0, ky1 = span(oy * k["SH"] - k["PT"], k["DH"], k["KH"], k["H"])
+            ky0, ky1 = _span(oy * k["SH"] - k["PT"], k["DH"], k["KH"], k["H"])
             want["row_skips"] += k["KH"] - (ky1 - ky0)
             for ox in range(k["OW"]):
-                kx0, kx1 = span(ox * k["SW"] - k["PL"], k["DW"], k["KW"], k["W"])
+                kx0, kx1 = _span(ox * k["SW"] - k["PL"], k["DW"], k["KW"], k["W"])
                 want["col_skips"] += k["KW"] - (kx1 - kx0)
                 part = "inside" if (ky0, ky1, kx0, kx1) == (0, k["KH"], 0, k["KW"]) else "edge"
                 want[part] += 1
