@@ -202,14 +202,17 @@ BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a,
 #if defined(__ARM_ARCH_7EM__) && defined(__GNUC__) && defined(__OPTIMIZE__) && BNN_WORD_BITS == 32 \
     && BNN_POPCOUNT == BNN_POPCOUNT_HARLEY_SEAL && !defined(BNN_NO_ASM)
 #define BNN_HS_ASM 1
-/* two words of a ^ b into the weight-1 counter %[o]: carry (weight 2) to CARRY */
-#define BNN_HS_ASM_PAIR(CARRY)                                                     \
+/* two words of a ^ b into t0 and t1 (four loads run pipelined) */
+#define BNN_HS_ASM_XOR2                                                            \
     "ldr %[t0], [%[a]], #4\n\t"                                                  \
     "ldr %[t1], [%[a]], #4\n\t"                                                  \
     "ldr %[t2], [%[b]], #4\n\t"                                                  \
     "ldr %[t3], [%[b]], #4\n\t"                                                  \
     "eor %[t0], %[t0], %[t2]\n\t"                                                \
-    "eor %[t1], %[t1], %[t3]\n\t"                                                \
+    "eor %[t1], %[t1], %[t3]\n\t"
+/* two words of a ^ b into the weight-1 counter %[o]: carry (weight 2) to CARRY */
+#define BNN_HS_ASM_PAIR(CARRY)                                                     \
+    BNN_HS_ASM_XOR2                                                                \
     "and %[t3], %[o], %[t0]\n\t"                                                 \
     "eor %[t2], %[o], %[t0]\n\t"                                                 \
     "eor %[o], %[t2], %[t1]\n\t"                                                 \
@@ -217,12 +220,7 @@ BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a,
     "orr " CARRY ", %[t2], %[t3]\n\t"
 /* the same into a counter known to be 0 (a feed's first block): a half adder */
 #define BNN_HS_ASM_PAIR0(CARRY)                                                    \
-    "ldr %[t0], [%[a]], #4\n\t"                                                  \
-    "ldr %[t1], [%[a]], #4\n\t"                                                  \
-    "ldr %[t2], [%[b]], #4\n\t"                                                  \
-    "ldr %[t3], [%[b]], #4\n\t"                                                  \
-    "eor %[t0], %[t0], %[t2]\n\t"                                                \
-    "eor %[t1], %[t1], %[t3]\n\t"                                                \
+    BNN_HS_ASM_XOR2                                                                \
     "eor %[o], %[t0], %[t1]\n\t"                                                 \
     "and " CARRY ", %[t0], %[t1]\n\t"
 /* CSA(0, X, Y) into counter C: C = X ^ Y, carry X & Y to X */
@@ -267,26 +265,22 @@ BNN_ALWAYS_INLINE void bnn_csa(bnn_word_t *carry, bnn_word_t *sum, bnn_word_t a,
             : "cc", "memory");                                                     \
         (void)(eights_);                                                           \
     } while (0)
-/* 8 words: the weight-8 carry ends in t4 */
-#define BNN_HS_ASM_TREE8                                                           \
-    BNN_HS_ASM_PAIR("%[t4]")                      /* twos_a */                     \
+/* 8 words: the weight-8 carry ends in t4.  PAIR1 and CSA1 are the first adders into the
+ * ones and twos counters (half adders where those are known to be 0), LAST the adder
+ * into the fours counter */
+#define BNN_HS_ASM_TREE8_WITH(PAIR1, CSA1, LAST)                                   \
+    PAIR1("%[t4]")                                /* twos_a */                     \
     BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
-    BNN_HS_ASM_CSA("%[w]", "%[t4]", "%[t2]")      /* fours_a */                    \
-    BNN_HS_ASM_PAIR("%[t5]")                      /* twos_a */                     \
-    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
-    BNN_HS_ASM_CSA("%[w]", "%[t5]", "%[t2]")      /* fours_b */                    \
-    BNN_HS_ASM_CSA("%[f]", "%[t4]", "%[t5]")      /* eights_a */
-/* the first block of a feed whose counters are all 0 (a dense row): the first adder of
- * each level is a half adder, 9 instructions fewer (12 with blocks of 16); then the
- * loop for the other blocks (there is at least one more: see bnn_pc_feed) */
-#define BNN_HS_ASM_TREE8_FIRST(LAST)                                               \
-    BNN_HS_ASM_PAIR0("%[t4]")                     /* twos_a */                     \
-    BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
-    BNN_HS_ASM_CSA0("%[w]", "%[t4]", "%[t2]")     /* fours_a */                    \
+    CSA1("%[w]", "%[t4]", "%[t2]")                /* fours_a */                    \
     BNN_HS_ASM_PAIR("%[t5]")                      /* twos_a */                     \
     BNN_HS_ASM_PAIR("%[t2]")                      /* twos_b */                     \
     BNN_HS_ASM_CSA("%[w]", "%[t5]", "%[t2]")      /* fours_b */                    \
     LAST("%[f]", "%[t4]", "%[t5]")                /* eights_a */
+#define BNN_HS_ASM_TREE8 BNN_HS_ASM_TREE8_WITH(BNN_HS_ASM_PAIR, BNN_HS_ASM_CSA, BNN_HS_ASM_CSA)
+/* the first block of a feed whose counters are all 0 (a dense row): the first adder of
+ * each level is a half adder, 9 instructions fewer (12 with blocks of 16); then the
+ * loop for the other blocks (there is at least one more: see bnn_pc_feed) */
+#define BNN_HS_ASM_TREE8_FIRST(LAST) BNN_HS_ASM_TREE8_WITH(BNN_HS_ASM_PAIR0, BNN_HS_ASM_CSA0, LAST)
 #if BNN_HS_BLOCK == 8
 #define BNN_HS_ASM_TREE BNN_HS_ASM_TREE8
 #define BNN_HS_ASM_FIRST BNN_HS_ASM_TREE8_FIRST(BNN_HS_ASM_CSA0) BNN_HS_ASM_TOP
