@@ -157,11 +157,7 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
             f["valid"] = k["n_words"]
         return "dense_ternary" if tern else "dense", f
     if kind == "Conv2d":
-        w = _conv_walk(k, block, word_bits)
         pixels = k["OH"] * k["OW"]
-        # output positions whose window lies wholly in the padding: GCC folds their
-        # (constant, empty) run lists away when the shape makes that visible
-        live = pixels - w["empty"] - w["folded"]
         if k["real"]:
             r = _conv_f32_walk(k)
             c, cin = k["Cout"], k["Cin"]
@@ -181,6 +177,10 @@ def features(k: dict, block: int, word_bits: int = 32) -> tuple[str, dict[str, f
                  "macs": c * taps * cin if cin > word_bits else 0}
             # a 1x1 kernel has no tap loops: GCC compiles a tap to straight code
             return "conv_f32" + ("_1x1" if k["KH"] * k["KW"] == 1 else ""), f
+        w = _conv_walk(k, block, word_bits)
+        # output positions whose window lies wholly in the padding: GCC folds their
+        # (constant, empty) run lists away when the shape makes that visible
+        live = pixels - w["empty"] - w["folded"]
         f = {"one": 1, "pixels": pixels, "window": pixels * k["KH"], "col_tests": w["col_tests"], "taps": w["taps"],
              "runs": w["runs"], "chans": live * k["Cout"], "empty_chans": w["empty"] * k["Cout"],
              "feeds": k["Cout"] * w["feeds"], "blocks": k["Cout"] * w["blocks"], "tail": k["Cout"] * w["tail"],
